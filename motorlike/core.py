@@ -1,0 +1,1120 @@
+"""Framework-agnostic declarations of motorlike's classes.
+
+Each ``Agnostic*`` class names the PyMongo class it wraps and lists, attribute
+by attribute, what it offers (see :mod:`motorlike.metaprogramming`). They are
+never instantiated themselves: :mod:`motorlike.motor_asyncio` and
+:mod:`motorlike.motor_tornado` generate the concrete classes from them.
+
+Event loops: no object is bound to a loop unless the user asked for one with
+``io_loop=``. Every operation asks ``self.get_io_loop()`` when it starts; by
+default that is the running loop, so one client serves any number of loops,
+one after another or at once in different threads. ``get_io_loop`` is looked
+up on the instance and delegated to the parent object (cursor -> collection ->
+database -> client), so replacing ``client.get_io_loop`` affects everything
+made from that client.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Callable, Coroutine, Mapping
+
+from pymongo import CursorType
+from pymongo.driver_info import DriverInfo
+from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
+from pymongo.synchronous.change_stream import ChangeStream
+from pymongo.synchronous.client_session import ClientSession
+from pymongo.synchronous.collection import Collection
+from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCursor
+from pymongo.synchronous.cursor import Cursor, RawBatchCursor
+from pymongo.synchronous.database import Database
+from pymongo.synchronous.mongo_client import MongoClient
+
+from motorlike._version import version as _motorlike_version
+from motorlike.metaprogramming import (
+    AgnosticBase,
+    AsyncCall,
+    DelegateMethod,
+    MotorCursorChainingMethod,
+    ReadOnlyProperty,
+    coroutine_annotation,
+    unwrap_arguments,
+    wrapper_for_framework,
+    wraps_pymongo,
+)
+
+__all__ = [
+    "AgnosticBase",
+    "AgnosticBaseCursor",
+    "AgnosticBaseProperties",
+    "AgnosticChangeStream",
+    "AgnosticClient",
+    "AgnosticClientEncryption",
+    "AgnosticClientSession",
+    "AgnosticCollection",
+    "AgnosticCommandCursor",
+    "AgnosticCursor",
+    "AgnosticDatabase",
+    "AgnosticLatentCommandCursor",
+    "AgnosticRawBatchCommandCursor",
+    "AgnosticRawBatchCursor",
+    "coroutine_annotation",
+]
+
+# ---------------------------------------------------------------------------
+# PyMongo cursor internals motorlike relies on, all in one place. Serving
+# buffered documents without a thread hop needs the cursor's batch buffer;
+# test_pymongo_internals checks these still exist on the installed PyMongo.
+
+
+def _buffer(cursor: Any) -> Any:
+    """The deque of documents a PyMongo cursor has received but not returned."""
+    return cursor._data
+
+
+def _refill(cursor: Any) -> int:
+    """Fetch the next batch (blocking); returns the buffer's new length."""
+    return cursor._refresh()
+
+
+def _is_tailable(cursor: Any) -> bool:
+    return bool(getattr(cursor, "_query_flags", 0) & CursorType.TAILABLE)
+
+
+def _is_empty(cursor: Any) -> bool:
+    # A find cursor sliced to an empty range never queries the server.
+    return bool(getattr(cursor, "_empty", False))
+
+
+# Returned by worker functions instead of raising StopIteration, which
+# cannot travel through a future.
+_EXHAUSTED = object()
+
+
+def _next_document(cursor: Any) -> Any:
+    try:
+        return next(cursor)
+    except StopIteration:
+        return _EXHAUSTED
+
+
+def _collect(cursor: Any, length: int | None) -> list:
+    """Up to ``length`` documents (all if None), fetching batches as needed."""
+    result: list = []
+    if _is_empty(cursor):
+        return result
+    while True:
+        data = _buffer(cursor)
+        if data:
+            wanted = None if length is None else length - len(result)
+            if wanted is None or len(data) <= wanted:
+                result.extend(data)
+                data.clear()
+            else:
+                popleft = data.popleft
+                result.extend([popleft() for _ in range(wanted)])
+            if length is not None and len(result) >= length:
+                return result
+        if not cursor.alive or not _refill(cursor):
+            # An empty batch ends the list, as PyMongo's own to_list does.
+            return result
+
+
+def _validate_length(length: Any) -> None:
+    if length is None:
+        return
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise TypeError(f"length must be an int or None, not {type(length).__name__}")
+    if length < 0:
+        raise ValueError(f"length must be non-negative, not {length}")
+
+
+def _warn_deprecated(what: str, instead: str) -> None:
+    warnings.warn(f"{what} is deprecated, use {instead} instead", DeprecationWarning, stacklevel=3)
+
+
+# Strong references to tasks started by each(), which asyncio keeps only weakly.
+_background_tasks: set = set()
+
+
+# ---------------------------------------------------------------------------
+# Client, database, collection
+
+
+class AgnosticBaseProperties(AgnosticBase):
+    codec_options = ReadOnlyProperty()
+    read_preference = ReadOnlyProperty()
+    read_concern = ReadOnlyProperty()
+    write_concern = ReadOnlyProperty()
+
+    def __hash__(self) -> int:
+        return hash(self.delegate)
+
+    def wrap(self, obj: Any) -> Any:
+        """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
+        return wrapper_for_framework(self._framework)(self, obj)
+
+
+def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeError:
+    return TypeError(
+        f"'{type(obj).__name__}' object is not callable. If you meant to call the "
+        f"'{method_name}' method on a '{parent_class_name}' object it is failing "
+        "because no such method exists."
+    )
+
+
+@wraps_pymongo(MongoClient)
+class AgnosticClient(AgnosticBaseProperties):
+    __motor_class_name__ = "MotorClient"
+
+    HOST = ReadOnlyProperty()
+    PORT = ReadOnlyProperty()
+    address = ReadOnlyProperty()
+    arbiters = ReadOnlyProperty()
+    is_mongos = ReadOnlyProperty()
+    is_primary = ReadOnlyProperty()
+    nodes = ReadOnlyProperty()
+    options = ReadOnlyProperty()
+    primary = ReadOnlyProperty()
+    secondaries = ReadOnlyProperty()
+    topology_description = ReadOnlyProperty()
+
+    close = DelegateMethod()
+    get_database = DelegateMethod(wrap=True)
+    get_default_database = DelegateMethod(wrap=True)
+    append_metadata = DelegateMethod()
+
+    bulk_write = AsyncCall()
+    drop_database = AsyncCall()
+    list_database_names = AsyncCall()
+    list_databases = AsyncCall(wrap=True)
+    server_info = AsyncCall()
+    start_session = AsyncCall(wrap=True)
+    _connect = AsyncCall()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create a client; arguments as for :class:`pymongo.MongoClient`.
+
+        Nothing connects until the first operation. ``io_loop`` binds the
+        client to one event loop; without it, each operation uses the loop
+        that runs it.
+        """
+        io_loop = kwargs.pop("io_loop", None)
+        if io_loop is not None:
+            self._framework.check_event_loop(io_loop)
+        self._io_loop = io_loop
+        user_driver = kwargs.pop("driver", None)
+        if user_driver is not None and not isinstance(user_driver, DriverInfo):
+            raise TypeError(f"driver must be an instance of DriverInfo, not {type(user_driver).__name__}")
+        kwargs.setdefault("connect", False)
+        kwargs["driver"] = DriverInfo("motorlike", _motorlike_version, self._framework.platform_info())
+        delegate = MongoClient(*args, **kwargs)
+        if user_driver is not None:
+            # PyMongo joins appended metadata itself; joining strings by hand
+            # is what broke Motor 3.7.1 on PyMongo 4.20.
+            delegate.append_metadata(user_driver)
+        super().__init__(delegate)
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: MongoClient) -> AgnosticClient:
+        client = cls.__new__(cls)
+        client._io_loop = getattr(owner, "_io_loop", None)
+        AgnosticBase.__init__(client, delegate)
+        return client
+
+    def get_io_loop(self) -> Any:
+        io_loop = self._io_loop
+        return io_loop if io_loop is not None else self._framework.get_event_loop()
+
+    @property
+    def io_loop(self) -> Any:
+        """The loop this client is bound to, else the current one."""
+        return self.get_io_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}. To access the {name} database, use client[{name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> AgnosticDatabase:
+        return self._database_class()(self, name)
+
+    def _database_class(self) -> type:
+        from motorlike.metaprogramming import create_class_with_framework
+
+        return create_class_with_framework(AgnosticDatabase, self._framework, self._framework.GENERATED_MODULE)
+
+    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
+        """A change stream on the whole deployment, opened on first use."""
+        return _change_stream_class(self._framework)(self, pipeline, kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.delegate!r})"
+
+
+@wraps_pymongo(Database)
+class AgnosticDatabase(AgnosticBaseProperties):
+    __motor_class_name__ = "MotorDatabase"
+
+    name = ReadOnlyProperty()
+
+    command = AsyncCall()
+    create_collection = AsyncCall(wrap=True)
+    cursor_command = AsyncCall(wrap=True)
+    dereference = AsyncCall()
+    drop_collection = AsyncCall()
+    list_collection_names = AsyncCall()
+    list_collections = AsyncCall(wrap=True)
+    validate_collection = AsyncCall()
+
+    get_collection = DelegateMethod(wrap=True)
+    with_options = DelegateMethod(wrap=True)
+    __bool__ = DelegateMethod()
+
+    def __init__(self, client: AgnosticClient, name: str, _delegate: Database | None = None, **kwargs: Any) -> None:
+        self._client = client
+        super().__init__(_delegate if _delegate is not None else Database(client.delegate, name, **kwargs))
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Database) -> AgnosticDatabase:
+        client = owner if isinstance(owner, AgnosticClient) else owner.client
+        return cls(client, delegate.name, _delegate=delegate)
+
+    @property
+    def client(self) -> AgnosticClient:
+        """The motorlike client this database belongs to."""
+        return self._client
+
+    def get_io_loop(self) -> Any:
+        return self._client.get_io_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}. To access the {name} collection, use database[{name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> AgnosticCollection:
+        return _generated(AgnosticCollection, self._framework)(self, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise _not_callable(self, self.name, type(self._client).__name__)
+
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+        """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
+        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+
+    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
+        """A change stream on this database, opened on first use."""
+        return _change_stream_class(self._framework)(self, pipeline, kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.delegate!r})"
+
+
+@wraps_pymongo(Collection)
+class AgnosticCollection(AgnosticBaseProperties):
+    __motor_class_name__ = "MotorCollection"
+
+    name = ReadOnlyProperty()
+    full_name = ReadOnlyProperty()
+
+    bulk_write = AsyncCall()
+    count_documents = AsyncCall()
+    create_index = AsyncCall()
+    create_indexes = AsyncCall()
+    create_search_index = AsyncCall()
+    create_search_indexes = AsyncCall()
+    delete_many = AsyncCall()
+    delete_one = AsyncCall()
+    distinct = AsyncCall()
+    drop = AsyncCall()
+    drop_index = AsyncCall()
+    drop_indexes = AsyncCall()
+    drop_search_index = AsyncCall()
+    estimated_document_count = AsyncCall()
+    find_one = AsyncCall()
+    find_one_and_delete = AsyncCall()
+    find_one_and_replace = AsyncCall()
+    find_one_and_update = AsyncCall()
+    index_information = AsyncCall()
+    insert_many = AsyncCall()
+    insert_one = AsyncCall()
+    options = AsyncCall()
+    rename = AsyncCall()
+    replace_one = AsyncCall()
+    update_many = AsyncCall()
+    update_one = AsyncCall()
+    update_search_index = AsyncCall()
+
+    with_options = DelegateMethod(wrap=True)
+    __bool__ = DelegateMethod()
+
+    def __init__(
+        self,
+        database: AgnosticDatabase,
+        name: str,
+        codec_options: Any = None,
+        read_preference: Any = None,
+        write_concern: Any = None,
+        read_concern: Any = None,
+        _delegate: Collection | None = None,
+    ) -> None:
+        if not isinstance(database, AgnosticDatabase):
+            raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
+        self.database = database
+        if _delegate is None:
+            _delegate = Collection(
+                database.delegate,
+                name,
+                codec_options=codec_options,
+                read_preference=read_preference,
+                write_concern=write_concern,
+                read_concern=read_concern,
+            )
+        super().__init__(_delegate)
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Collection) -> AgnosticCollection:
+        database = owner if isinstance(owner, AgnosticDatabase) else owner.database
+        return cls(database, delegate.name, _delegate=delegate)
+
+    def get_io_loop(self) -> Any:
+        return self.database.get_io_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            full_name = f"{self.name}.{name}"
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}. To access the {full_name} collection, use database[{full_name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> AgnosticCollection:
+        return type(self)._from_delegate(self, self.delegate[name])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "." in self.name:
+            method_name, parent = self.name.rsplit(".", 1)[1], type(self).__name__
+        else:
+            method_name, parent = self.name, type(self.database).__name__
+        raise _not_callable(self, method_name, parent)
+
+    def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor:
+        """Query the collection; returns a cursor at once, nothing is sent until first use."""
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return _generated(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
+
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor:
+        """Like :meth:`find`, but iterating yields raw BSON batches."""
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return _generated(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
+
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+        """Run an aggregation; a latent cursor, nothing is sent until first use."""
+        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+
+    def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+        """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
+        return _generated(AgnosticLatentCommandCursor, self._framework)(
+            self, "aggregate_raw_batches", pipeline, *args, **kwargs
+        )
+
+    def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+        """A cursor over the collection's index documents (use ``async for``)."""
+        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
+
+    def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+        """A cursor over the collection's Atlas Search indexes."""
+        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
+
+    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
+        """A change stream on this collection, opened on first use."""
+        return _change_stream_class(self._framework)(self, pipeline, kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.delegate!r})"
+
+
+def _generated(declaration: type, framework: Any) -> type:
+    from motorlike.metaprogramming import create_class_with_framework
+
+    return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
+
+
+def _change_stream_class(framework: Any) -> type:
+    return _generated(AgnosticChangeStream, framework)
+
+
+# ---------------------------------------------------------------------------
+# Cursors
+
+
+class AgnosticBaseCursor(AgnosticBase):
+    """What find cursors and command cursors share.
+
+    Documents already received sit in the PyMongo cursor's buffer and are
+    returned without leaving the event loop's thread; only fetching a batch
+    goes to a worker. All instance state is set in ``__init__`` (never class
+    defaults), so that proxy subclasses like umongo's, which skip
+    ``__init__`` and forward attribute access, see the proxied cursor's state.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    address = ReadOnlyProperty()
+    cursor_id = ReadOnlyProperty()
+    session = ReadOnlyProperty()
+
+    def __init__(self, cursor: Any, collection: Any) -> None:
+        super().__init__(cursor)
+        #: The object this cursor came from (a collection, or for command
+        #: cursors possibly a database or client).
+        self.collection = collection
+        self.started = False
+        self.closed = False
+
+    def get_io_loop(self) -> Any:
+        return self.collection.get_io_loop()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the cursor may still return documents."""
+        delegate = self.delegate
+        return True if delegate is None else delegate.alive
+
+    def _ensure_started(self) -> Any:
+        """Worker-side: the PyMongo cursor (latent cursors create it here)."""
+        self.started = True
+        return self.delegate
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        framework = self._framework
+        return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
+
+    def _next_on_worker(self) -> Any:
+        return _next_document(self._ensure_started())
+
+    def _collect_on_worker(self, length: int | None) -> list:
+        return _collect(self._ensure_started(), length)
+
+    def _refresh_on_worker(self) -> int:
+        cursor = self._ensure_started()
+        if _buffer(cursor):
+            return len(_buffer(cursor))
+        return _refill(cursor) if cursor.alive else 0
+
+    def _buffered(self) -> int:
+        delegate = self.delegate
+        return 0 if delegate is None else len(_buffer(delegate))
+
+    def __aiter__(self) -> AgnosticBaseCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        delegate = self.delegate
+        if delegate is not None:
+            data = _buffer(delegate)
+            if data:
+                return data.popleft()
+        document = await self._run(self._next_on_worker)
+        if document is _EXHAUSTED:
+            raise StopAsyncIteration
+        return document
+
+    async def next(self) -> Any:
+        """The next document; raises StopAsyncIteration when exhausted."""
+        return await self.__anext__()
+
+    async def try_next(self) -> Any:
+        """The next document, or None if none arrived after one fetch."""
+        delegate = self.delegate
+        if delegate is not None:
+            data = _buffer(delegate)
+            if data:
+                return data.popleft()
+        if delegate is not None and not delegate.alive:
+            return None
+        await self._run(self._refresh_on_worker)
+        data = _buffer(self.delegate)
+        return data.popleft() if data else None
+
+    def to_list(self, length: int | None = None) -> Any:
+        """A future of a list of up to ``length`` documents (all if None).
+
+        Documents already buffered are used first; the rest is fetched in a
+        single worker call however many batches it takes.
+        """
+        _validate_length(length)
+        delegate = self.delegate
+        if delegate is not None and _is_tailable(delegate):
+            raise InvalidOperation("Can't call to_list on tailable cursor")
+        framework = self._framework
+        loop = framework.to_asyncio_loop(self.get_io_loop())
+        if length == 0:
+            future = loop.create_future()
+            future.set_result([])
+            return future
+        if delegate is not None and length is not None:
+            data = _buffer(delegate)
+            if len(data) >= length:
+                future = loop.create_future()
+                popleft = data.popleft
+                future.set_result([popleft() for _ in range(length)])
+                return future
+        return framework.submit(loop, self._collect_on_worker, (length,), {})
+
+    @property
+    def fetch_next(self) -> Any:
+        """Deprecated: a future that is True when a document can be had with next_object()."""
+        _warn_deprecated("fetch_next", "'async for' or to_list()")
+        framework = self._framework
+        loop = framework.to_asyncio_loop(self.get_io_loop())
+        if self._buffered():
+            future = loop.create_future()
+            future.set_result(True)
+            return future
+        if self.delegate is not None and not self.delegate.alive:
+            future = loop.create_future()
+            future.set_result(False)
+            return future
+        fetched = framework.submit(loop, self._refresh_on_worker, (), {})
+        result = loop.create_future()
+
+        def done(f: Any) -> None:
+            if result.done():
+                return
+            if f.cancelled():
+                result.cancel()
+            elif f.exception() is not None:
+                result.set_exception(f.exception())
+            else:
+                result.set_result(bool(f.result()))
+
+        fetched.add_done_callback(done)
+        return result
+
+    def next_object(self) -> Any:
+        """Deprecated: the next buffered document (after fetch_next), or None."""
+        _warn_deprecated("next_object", "'async for' or to_list()")
+        if not self._buffered():
+            return None
+        return _buffer(self.delegate).popleft()
+
+    def each(self, callback: Callable[[Any, Any], Any]) -> None:
+        """Deprecated: call ``callback(document, None)`` for each document.
+
+        Then ``callback(None, None)`` when done, or ``callback(None, error)``
+        on an error. Returning False from the callback stops the iteration.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be a callable")
+        _warn_deprecated("each", "'async for'")
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+
+        async def iterate() -> None:
+            while True:
+                try:
+                    document = await self.__anext__()
+                except StopAsyncIteration:
+                    callback(None, None)
+                    return
+                except Exception as exc:  # noqa: BLE001 - handed to the callback
+                    callback(None, exc)
+                    return
+                if callback(document, None) is False:
+                    return
+
+        task = loop.create_task(iterate())
+        _background_tasks.add(task)
+        task.add_done_callback(_background_tasks.discard)
+
+    def batch_size(self, batch_size: int) -> AgnosticBaseCursor:
+        """Limit the number of documents per batch; returns this cursor."""
+        self.delegate.batch_size(batch_size)
+        return self
+
+    async def close(self) -> None:
+        """Kill the cursor on the server, if it is still open there."""
+        if self.closed:
+            return
+        self.closed = True
+        delegate = self.delegate
+        if delegate is not None:
+            await self._run(delegate.close)
+
+    async def __aenter__(self) -> AgnosticBaseCursor:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> Any:
+        raise TypeError(f"use 'async with' with {type(self).__name__}, not 'with'")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Never reached: __enter__ refuses."""
+
+    def __iter__(self) -> Any:
+        raise TypeError(f"'{type(self).__name__}' object is not iterable; use 'async for'")
+
+
+@wraps_pymongo(Cursor)
+class AgnosticCursor(AgnosticBaseCursor):
+    __motor_class_name__ = "MotorCursor"
+
+    add_option = MotorCursorChainingMethod()
+    allow_disk_use = MotorCursorChainingMethod()
+    collation = MotorCursorChainingMethod()
+    comment = MotorCursorChainingMethod()
+    hint = MotorCursorChainingMethod()
+    limit = MotorCursorChainingMethod()
+    max = MotorCursorChainingMethod()
+    max_await_time_ms = MotorCursorChainingMethod()
+    max_scan = MotorCursorChainingMethod()
+    max_time_ms = MotorCursorChainingMethod()
+    min = MotorCursorChainingMethod()
+    remove_option = MotorCursorChainingMethod()
+    skip = MotorCursorChainingMethod()
+    sort = MotorCursorChainingMethod()
+    where = MotorCursorChainingMethod()
+
+    distinct = AsyncCall()
+    explain = AsyncCall()
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Cursor) -> AgnosticCursor:
+        collection = owner.collection if isinstance(owner, AgnosticBaseCursor) else owner
+        return cls(delegate, collection)
+
+    def rewind(self) -> AgnosticCursor:
+        """Rewind to the unevaluated state; the query runs again on next use."""
+        self.delegate.rewind()
+        self.started = False
+        self.closed = False
+        return self
+
+    def clone(self) -> AgnosticCursor:
+        """A new, unevaluated cursor with the same options."""
+        return type(self)(self.delegate.clone(), self.collection)
+
+    def __copy__(self) -> AgnosticCursor:
+        return type(self)(self.delegate.__copy__(), self.collection)
+
+    def __deepcopy__(self, memo: Any) -> AgnosticCursor:
+        return type(self)(self.delegate.__deepcopy__(memo), self.collection)
+
+    def __getitem__(self, index: Any) -> AgnosticCursor:
+        """Slicing sets skip and limit (``cursor[10:20]``); returns this cursor."""
+        if not isinstance(index, slice):
+            raise TypeError(
+                f"{type(self).__name__} only supports slicing, e.g. cursor[2:5]; "
+                "to get one document use skip(n).limit(1) and to_list()"
+            )
+        self.delegate[index]
+        return self
+
+
+@wraps_pymongo(RawBatchCursor)
+class AgnosticRawBatchCursor(AgnosticCursor):
+    __motor_class_name__ = "MotorRawBatchCursor"
+
+
+@wraps_pymongo(CommandCursor)
+class AgnosticCommandCursor(AgnosticBaseCursor):
+    __motor_class_name__ = "MotorCommandCursor"
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: CommandCursor) -> AgnosticCommandCursor:
+        return cls(delegate, owner)
+
+
+@wraps_pymongo(RawBatchCommandCursor)
+class AgnosticRawBatchCommandCursor(AgnosticCommandCursor):
+    __motor_class_name__ = "MotorRawBatchCommandCursor"
+
+
+class AgnosticLatentCommandCursor(AgnosticCommandCursor):
+    """A command cursor whose command runs on first use (aggregate, list_indexes ...).
+
+    ``collection.aggregate(pipeline)`` returns at once, without ``await``;
+    the aggregation is sent when the cursor is first iterated, so a bad
+    pipeline raises there.
+    """
+
+    __motor_class_name__ = "MotorLatentCommandCursor"
+    __delegate_class__ = CommandCursor
+
+    def __init__(self, owner: Any, start_method: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(None, owner)
+        args, kwargs = unwrap_arguments(args, kwargs)
+        self._start_method = start_method
+        self._start_args = args
+        self._start_kwargs = kwargs
+        self._pending_batch_size: int | None = None
+
+    def _ensure_started(self) -> Any:
+        if self.delegate is None:
+            start = getattr(self.collection.delegate, self._start_method)
+            kwargs = self._start_kwargs
+            if self._pending_batch_size is not None and self._start_method.startswith("aggregate"):
+                kwargs = {"batchSize": self._pending_batch_size, **kwargs}
+            cursor = start(*self._start_args, **kwargs)
+            if self._pending_batch_size is not None:
+                cursor.batch_size(self._pending_batch_size)
+            self.delegate = cursor
+        self.started = True
+        return self.delegate
+
+    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
+            raise TypeError(f"batch_size must be an integer, not {type(batch_size).__name__}")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        if self.delegate is None:
+            self._pending_batch_size = batch_size
+        else:
+            self.delegate.batch_size(batch_size)
+        return self
+
+    @property
+    def cursor_id(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.cursor_id
+
+    @property
+    def address(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.address
+
+    @property
+    def session(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.session
+
+
+# ---------------------------------------------------------------------------
+# Change streams
+
+
+@wraps_pymongo(ChangeStream)
+class AgnosticChangeStream(AgnosticBase):
+    """A change stream, opened on first use.
+
+    Each wait for a change is one ``try_next`` on a worker, bounded by the
+    server's ``maxAwaitTimeMS``; between waits no thread is held, so a
+    stream that sees no changes for hours costs no worker. PyMongo resumes
+    the stream after a resumable error (a dropped connection ...).
+    """
+
+    __motor_class_name__ = "MotorChangeStream"
+    __hash__ = None  # type: ignore[assignment]
+
+    resume_token = ReadOnlyProperty()
+
+    def __init__(self, target: Any, pipeline: Any, options: Mapping[str, Any]) -> None:
+        super().__init__(None)
+        _, options = unwrap_arguments((), dict(options))
+        self._target = target
+        self._pipeline = pipeline
+        self._options = options
+        self._closed = False
+
+    def get_io_loop(self) -> Any:
+        return self._target.get_io_loop()
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        framework = self._framework
+        return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
+
+    def _open_on_worker(self) -> Any:
+        if self.delegate is None:
+            self.delegate = self._target.delegate.watch(self._pipeline, **self._options)
+        return self.delegate
+
+    def _try_next_on_worker(self) -> Any:
+        return self._open_on_worker().try_next()
+
+    @property
+    def alive(self) -> bool:
+        """False once the stream is closed or has failed for good."""
+        if self._closed:
+            return False
+        return True if self.delegate is None else self.delegate.alive
+
+    async def try_next(self) -> Any:
+        """The next change, or None if none came within one server wait."""
+        if self._closed:
+            raise StopAsyncIteration
+        return await self._run(self._try_next_on_worker)
+
+    async def next(self) -> Any:
+        """Wait for the next change; raises StopAsyncIteration once closed."""
+        while self.alive:
+            change = await self.try_next()
+            if change is not None:
+                return change
+        raise StopAsyncIteration
+
+    __anext__ = next
+
+    def __aiter__(self) -> AgnosticChangeStream:
+        return self
+
+    async def close(self) -> None:
+        """Close the stream and kill its server cursor."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.delegate is not None:
+            await self._run(self.delegate.close)
+
+    async def __aenter__(self) -> AgnosticChangeStream:
+        await self._run(self._open_on_worker)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+# ---------------------------------------------------------------------------
+# Sessions and transactions
+
+# PyMongo's limit on retrying a with_transaction callback and its commit.
+_WITH_TRANSACTION_RETRY_TIME_LIMIT = 120
+
+
+def _within_time_limit(start: float) -> bool:
+    return time.monotonic() - start < _WITH_TRANSACTION_RETRY_TIME_LIMIT
+
+
+def _max_time_expired(error: PyMongoError) -> bool:
+    if isinstance(error, OperationFailure):
+        if error.code == 50:
+            return True
+        details = error.details or {}
+        return (details.get("writeConcernError") or {}).get("codeName") == "MaxTimeMSExpired"
+    return False
+
+
+class _MotorTransactionContext:
+    """What ``session.start_transaction()`` returns: commits or aborts on exit."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: AgnosticClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> _MotorTransactionContext:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if self._session.in_transaction:
+            if exc_type is None:
+                await self._session.commit_transaction()
+            else:
+                await self._session.abort_transaction()
+
+
+@wraps_pymongo(ClientSession)
+class AgnosticClientSession(AgnosticBase):
+    __motor_class_name__ = "MotorClientSession"
+    __hash__ = None  # type: ignore[assignment]
+
+    abort_transaction = AsyncCall()
+    commit_transaction = AsyncCall()
+    end_session = AsyncCall()
+
+    cluster_time = ReadOnlyProperty()
+    has_ended = ReadOnlyProperty()
+    in_transaction = ReadOnlyProperty()
+    operation_time = ReadOnlyProperty()
+    options = ReadOnlyProperty()
+    session_id = ReadOnlyProperty()
+
+    advance_cluster_time = DelegateMethod()
+    advance_operation_time = DelegateMethod()
+
+    def __init__(self, delegate: ClientSession, motor_client: AgnosticClient) -> None:
+        super().__init__(delegate)
+        self._client = motor_client
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: ClientSession) -> AgnosticClientSession:
+        return cls(delegate, owner)
+
+    @property
+    def client(self) -> AgnosticClient:
+        """The motorlike client this session was started from."""
+        return self._client
+
+    def get_io_loop(self) -> Any:
+        return self._client.get_io_loop()
+
+    def start_transaction(
+        self,
+        read_concern: Any = None,
+        write_concern: Any = None,
+        read_preference: Any = None,
+        max_commit_time_ms: int | None = None,
+    ) -> _MotorTransactionContext:
+        """Start a transaction (no I/O); ``async with`` commits it or aborts on error."""
+        self.delegate.start_transaction(
+            read_concern=read_concern,
+            write_concern=write_concern,
+            read_preference=read_preference,
+            max_commit_time_ms=max_commit_time_ms,
+        )
+        return _MotorTransactionContext(self)
+
+    async def with_transaction(
+        self,
+        coro: Callable[[AgnosticClientSession], Coroutine[Any, Any, Any]],
+        read_concern: Any = None,
+        write_concern: Any = None,
+        read_preference: Any = None,
+        max_commit_time_ms: int | None = None,
+    ) -> Any:
+        """Run ``await coro(session)`` in a transaction, retrying as PyMongo does.
+
+        The whole callback is retried on a TransientTransactionError, the
+        commit alone on an UnknownTransactionCommitResult, for up to 120 s.
+        """
+        start = time.monotonic()
+        while True:
+            self.start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            try:
+                result = await coro(self)
+            except BaseException as exc:
+                if self.in_transaction:
+                    await self.abort_transaction()
+                if (
+                    isinstance(exc, PyMongoError)
+                    and exc.has_error_label("TransientTransactionError")
+                    and _within_time_limit(start)
+                ):
+                    continue
+                raise
+            if not self.in_transaction:
+                # The callback committed or aborted by itself.
+                return result
+            while True:
+                try:
+                    await self.commit_transaction()
+                except PyMongoError as exc:
+                    if (
+                        exc.has_error_label("UnknownTransactionCommitResult")
+                        and _within_time_limit(start)
+                        and not _max_time_expired(exc)
+                    ):
+                        continue
+                    if exc.has_error_label("TransientTransactionError") and _within_time_limit(start):
+                        break
+                    raise
+                return result
+
+    async def __aenter__(self) -> AgnosticClientSession:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.end_session()
+
+    def __enter__(self) -> Any:
+        raise AttributeError(f"use 'async with' with {type(self).__name__}, not 'with'")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Never reached: __enter__ refuses."""
+
+
+# ---------------------------------------------------------------------------
+# Client-side field level encryption
+
+try:
+    from pymongo.synchronous.encryption import ClientEncryption as _ClientEncryption
+except ImportError:  # pragma: no cover - PyMongo always ships the module
+    _ClientEncryption = None
+
+
+@wraps_pymongo(_ClientEncryption)
+class AgnosticClientEncryption(AgnosticBase):
+    """Explicit encryption and key management (needs ``pymongo[encryption]``)."""
+
+    __motor_class_name__ = "MotorClientEncryption"
+    __hash__ = None  # type: ignore[assignment]
+
+    add_key_alt_name = AsyncCall()
+    close = AsyncCall()
+    create_data_key = AsyncCall()
+    decrypt = AsyncCall()
+    delete_key = AsyncCall()
+    encrypt = AsyncCall()
+    encrypt_expression = AsyncCall()
+    get_key = AsyncCall()
+    get_key_by_alt_name = AsyncCall()
+    remove_key_alt_name = AsyncCall()
+    rewrap_many_data_key = AsyncCall()
+
+    def __init__(
+        self,
+        kms_providers: Mapping[str, Any],
+        key_vault_namespace: str,
+        key_vault_client: AgnosticClient,
+        codec_options: Any,
+        io_loop: Any = None,
+        kms_tls_options: Mapping[str, Any] | None = None,
+        key_expiration_ms: int | None = None,
+    ) -> None:
+        if io_loop is not None:
+            self._framework.check_event_loop(io_loop)
+        if not isinstance(key_vault_client, AgnosticClient):
+            raise TypeError(f"key_vault_client must be a motorlike client, not {type(key_vault_client).__name__}")
+        self._io_loop = io_loop
+        self._key_vault_client = key_vault_client
+        options: dict[str, Any] = {"kms_tls_options": kms_tls_options}
+        if key_expiration_ms is not None:
+            options["key_expiration_ms"] = key_expiration_ms
+        super().__init__(
+            _ClientEncryption(kms_providers, key_vault_namespace, key_vault_client.delegate, codec_options, **options)
+        )
+        self._key_vault_namespace = key_vault_namespace
+
+    def get_io_loop(self) -> Any:
+        if self._io_loop is not None:
+            return self._io_loop
+        return self._key_vault_client.get_io_loop()
+
+    @property
+    def io_loop(self) -> Any:
+        return self.get_io_loop()
+
+    def _key_vault_collection(self) -> AgnosticCollection:
+        database, collection = self._key_vault_namespace.split(".", 1)
+        return self._key_vault_client[database][collection]
+
+    async def get_keys(self) -> AgnosticCursor:
+        """A cursor over all data keys in the key vault."""
+        framework = self._framework
+        cursor = await framework.submit(framework.to_asyncio_loop(self.get_io_loop()), self.delegate.get_keys, (), {})
+        return _generated(AgnosticCursor, self._framework)(cursor, self._key_vault_collection())
+
+    async def create_encrypted_collection(
+        self, database: AgnosticDatabase, name: str, encrypted_fields: Mapping[str, Any], **kwargs: Any
+    ) -> tuple[AgnosticCollection, Mapping[str, Any]]:
+        """Create a collection with encrypted fields; returns it and the final field map."""
+        _, kwargs = unwrap_arguments((), kwargs)
+        framework = self._framework
+        collection, fields = await framework.submit(
+            framework.to_asyncio_loop(self.get_io_loop()),
+            self.delegate.create_encrypted_collection,
+            (database.delegate, name, encrypted_fields),
+            kwargs,
+        )
+        return database.wrap(collection), fields
+
+    async def __aenter__(self) -> AgnosticClientEncryption:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+

@@ -1,0 +1,54 @@
+"""The Tornado framework: loops are ``tornado.ioloop.IOLoop`` objects.
+
+Tornado 6 runs on asyncio, so everything but finding and checking the loop
+is the asyncio framework's.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import tornado
+from tornado.ioloop import IOLoop
+
+from motorlike.frameworks.asyncio import is_future, submit  # noqa: F401 - shared as they are
+
+NAME = "tornado"
+#: Where the classes generated for this framework live.
+GENERATED_MODULE = "motorlike.motor_tornado"
+#: Tornado's classes keep Motor's plain names: MotorClient, ...
+CLASS_PREFIX = ""
+
+
+def get_event_loop() -> IOLoop:
+    return IOLoop.current()
+
+
+def check_event_loop(loop: Any) -> None:
+    if not isinstance(loop, IOLoop):
+        raise TypeError(f"io_loop must be an instance of IOLoop, not {loop!r}")
+
+
+def to_asyncio_loop(loop: Any) -> Any:
+    # Accept a bare asyncio loop too: get_io_loop may have been replaced.
+    return getattr(loop, "asyncio_loop", loop)
+
+
+def platform_info() -> str:
+    return f"Tornado {tornado.version}"
+
+
+def get_future(loop: Any) -> Any:
+    return to_asyncio_loop(loop).create_future()
+
+
+def run_on_executor(loop: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return submit(to_asyncio_loop(loop), fn, args, kwargs)
+
+
+def call_soon(loop: Any, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    if kwargs:
+        callback = functools.partial(callback, *args, **kwargs)
+        args = ()
+    to_asyncio_loop(loop).call_soon(callback, *args)

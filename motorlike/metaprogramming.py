@@ -1,0 +1,300 @@
+"""The class generator: framework-agnostic declarations become real classes.
+
+A declaration class in :mod:`motorlike.core` (``AgnosticCollection`` ...) names
+the PyMongo class it wraps in ``__delegate_class__`` and lists its members as
+*attribute factories*. :func:`create_class_with_framework` asks each factory
+for the concrete attribute for one framework and builds a subclass of the
+declaration, e.g. ``AsyncIOMotorCollection`` or Tornado's ``MotorCollection``.
+
+There is one factory per behaviour:
+
+=============================  ==================================================
+``AsyncCall``                  coroutine running the PyMongo method on a worker
+``ReadOnlyProperty``           property reading the PyMongo attribute
+``DelegateMethod``             synchronous call of the PyMongo method
+``MotorCursorChainingMethod``  synchronous call that returns the motorlike cursor
+=============================  ==================================================
+
+``AsyncCall``, ``ReadOnlyProperty`` and ``DelegateMethod`` take ``wrap=True``:
+a returned PyMongo object is then wrapped in the motorlike class registered for
+its exact type (see :func:`wraps_pymongo`). Arguments that are motorlike objects
+(a session, a database passed to ``drop_database`` ...) are replaced by their
+PyMongo delegates before the call.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from typing import Any, Callable
+
+# PyMongo class -> declaration class that wraps it (see wraps_pymongo).
+_wrapper_declarations: dict[type, type] = {}
+# (declaration, framework module) -> generated class.
+_generated: dict[tuple[type, Any], type] = {}
+
+
+def wraps_pymongo(pymongo_class: type) -> Callable[[type], type]:
+    """Class decorator: declare that ``cls`` wraps ``pymongo_class``.
+
+    Results of that exact PyMongo type (or a subclass with no declaration of
+    its own) returned through ``wrap=True`` factories become instances of the
+    generated class, made with ``cls._from_delegate(owner, result)``.
+    """
+
+    def register(cls: type) -> type:
+        cls.__delegate_class__ = pymongo_class
+        _wrapper_declarations[pymongo_class] = cls
+        return cls
+
+    return register
+
+
+def declaration_for(pymongo_type: type) -> type | None:
+    """The declaration class registered for ``pymongo_type`` or its nearest base."""
+    for klass in pymongo_type.__mro__:
+        declaration = _wrapper_declarations.get(klass)
+        if declaration is not None:
+            return declaration
+    return None
+
+
+def result_wrapper(framework: Any) -> Callable[[Any, Any], Any]:
+    """A function ``wrap(owner, result)`` for one framework.
+
+    The mapping from PyMongo type to generated class is resolved on first
+    sight of each type and kept, so the hot path is one dict lookup.
+    """
+    resolved: dict[type, Any] = {}
+
+    def wrap(owner: Any, result: Any) -> Any:
+        result_type = type(result)
+        generated = resolved.get(result_type)
+        if generated is None:
+            declaration = declaration_for(result_type)
+            if declaration is None:
+                resolved[result_type] = False
+                return result
+            generated = resolved[result_type] = create_class_with_framework(
+                declaration, framework, framework_module_name(framework)
+            )
+        if generated is False:
+            return result
+        return generated._from_delegate(owner, result)
+
+    return wrap
+
+
+_wrappers_by_framework: dict[Any, Callable[[Any, Any], Any]] = {}
+
+
+def wrapper_for_framework(framework: Any) -> Callable[[Any, Any], Any]:
+    wrap = _wrappers_by_framework.get(framework)
+    if wrap is None:
+        wrap = _wrappers_by_framework[framework] = result_wrapper(framework)
+    return wrap
+
+
+def framework_module_name(framework: Any) -> str:
+    """The public module holding a framework's generated classes."""
+    return framework.GENERATED_MODULE
+
+
+class AgnosticBase:
+    """Base of every declaration: an object wrapping one PyMongo ``delegate``."""
+
+    __delegate_class__: type | None = None
+    #: Set on generated classes to the framework module they were made for.
+    _framework: Any = None
+
+    def __init__(self, delegate: Any) -> None:
+        self.delegate = delegate
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, AgnosticBase) and type(self)._framework is type(other)._framework:
+            return self.delegate == other.delegate
+        return NotImplemented
+
+    def __ne__(self, other: Any) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.delegate!r})"
+
+
+def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Replace motorlike objects among the arguments by their PyMongo delegates."""
+    if any(isinstance(arg, AgnosticBase) for arg in args):
+        args = tuple(arg.delegate if isinstance(arg, AgnosticBase) else arg for arg in args)
+    if any(isinstance(value, AgnosticBase) for value in kwargs.values()):
+        kwargs = {key: value.delegate if isinstance(value, AgnosticBase) else value for key, value in kwargs.items()}
+    return args, kwargs
+
+
+def _pymongo_member(cls: type, name: str) -> Any:
+    delegate_class = getattr(cls, "__delegate_class__", None)
+    if delegate_class is None:
+        return None
+    return inspect.getattr_static(delegate_class, name, None)
+
+
+def _describe(function: Callable[..., Any], cls: type, attr_name: str, pymongo_name: str, doc: str | None) -> None:
+    """Give a generated method PyMongo's signature and documentation."""
+    function.__name__ = attr_name
+    function.__qualname__ = f"{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
+    member = _pymongo_member(cls, pymongo_name)
+    if isinstance(member, (staticmethod, classmethod)):
+        member = member.__func__
+    if doc is not None:
+        function.__doc__ = doc
+    elif member is not None:
+        function.__doc__ = getattr(member, "__doc__", None)
+    if callable(member):
+        try:
+            function.__signature__ = inspect.signature(member)  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            pass
+
+
+class MotorAttributeFactory(abc.ABC):
+    """Base of the attribute factories; see the module docstring."""
+
+    def __init__(self, attr_name: str | None = None, doc: str | None = None, wrap: bool = False) -> None:
+        #: Name of the PyMongo attribute, when it differs from ours.
+        self.attr_name = attr_name
+        self.doc = doc
+        self.wrap = wrap
+
+    @abc.abstractmethod
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        """Return the concrete attribute for ``framework``."""
+
+
+class AsyncCall(MotorAttributeFactory):
+    """A coroutine that runs the PyMongo method on the worker pool."""
+
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        pymongo_name = self.attr_name or attr_name
+        wrap = wrapper_for_framework(framework) if self.wrap else None
+        submit = framework.submit
+        to_asyncio_loop = framework.to_asyncio_loop
+
+        async def call_on_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
+            pymongo_method = getattr(self.delegate, pymongo_name)
+            if args or kwargs:
+                args, kwargs = unwrap_arguments(args, kwargs)
+            result = await submit(to_asyncio_loop(self.get_io_loop()), pymongo_method, args, kwargs)
+            return wrap(self, result) if wrap is not None else result
+
+        _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc)
+        return call_on_worker
+
+
+#: Motor's names for the same factory; they differed only in documentation.
+AsyncRead = AsyncWrite = AsyncCommand = AsyncCall
+
+
+class ReadOnlyProperty(MotorAttributeFactory):
+    """A property that reads the PyMongo attribute of the same name."""
+
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        pymongo_name = self.attr_name or attr_name
+        wrap = wrapper_for_framework(framework) if self.wrap else None
+
+        def read(self: Any) -> Any:
+            value = getattr(self.delegate, pymongo_name)
+            return wrap(self, value) if wrap is not None else value
+
+        member = _pymongo_member(cls, pymongo_name)
+        doc = self.doc if self.doc is not None else getattr(member, "__doc__", None)
+        return property(read, doc=doc)
+
+
+class DelegateMethod(MotorAttributeFactory):
+    """A synchronous method calling the PyMongo method of the same name."""
+
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        pymongo_name = self.attr_name or attr_name
+        wrap = wrapper_for_framework(framework) if self.wrap else None
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if args or kwargs:
+                args, kwargs = unwrap_arguments(args, kwargs)
+            result = getattr(self.delegate, pymongo_name)(*args, **kwargs)
+            return wrap(self, result) if wrap is not None else result
+
+        _describe(call, cls, attr_name, pymongo_name, self.doc)
+        return call
+
+
+class MotorCursorChainingMethod(MotorAttributeFactory):
+    """A cursor modifier: calls the PyMongo cursor's method, returns our cursor."""
+
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        pymongo_name = self.attr_name or attr_name
+
+        def chain(self: Any, *args: Any, **kwargs: Any) -> Any:
+            getattr(self.delegate, pymongo_name)(*args, **kwargs)
+            return self
+
+        _describe(chain, cls, attr_name, pymongo_name, self.doc)
+        # The PyMongo signature is right but for what is returned.
+        signature = getattr(chain, "__signature__", None)
+        if signature is not None:
+            chain.__signature__ = signature.replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
+        return chain
+
+
+def create_class_with_framework(cls: type, framework: Any, module_name: str) -> type:
+    """Build (once) the concrete class for declaration ``cls`` and ``framework``.
+
+    The result subclasses ``cls``, so ``isinstance(x, AgnosticCollection)``
+    holds for every framework's collection. For each attribute name the most
+    derived definition along the MRO wins; only factories are replaced.
+    """
+    key = (cls, framework)
+    generated = _generated.get(key)
+    if generated is not None:
+        return generated
+
+    name = framework.CLASS_PREFIX + getattr(cls, "__motor_class_name__", cls.__name__)
+    namespace: dict[str, Any] = {"__module__": module_name, "__qualname__": name, "_framework": framework}
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        for attr_name, value in vars(klass).items():
+            if attr_name in seen:
+                continue
+            seen.add(attr_name)
+            if isinstance(value, MotorAttributeFactory):
+                namespace[attr_name] = value.create_attribute(cls, attr_name, framework)
+    if cls.__doc__:
+        namespace["__doc__"] = cls.__doc__
+    generated = type(name, (cls,), namespace)
+    _generated[key] = generated
+    return generated
+
+
+def coroutine_annotation(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``f`` as returning an awaitable, for documentation (Motor kept this)."""
+    f._is_coroutine_annotation = True  # type: ignore[attr-defined]
+    return f
+
+
+__all__ = [
+    "AsyncCall",
+    "AsyncCommand",
+    "AsyncRead",
+    "AsyncWrite",
+    "DelegateMethod",
+    "MotorAttributeFactory",
+    "MotorCursorChainingMethod",
+    "ReadOnlyProperty",
+    "coroutine_annotation",
+    "create_class_with_framework",
+    "declaration_for",
+    "unwrap_arguments",
+    "wraps_pymongo",
+]

@@ -1,0 +1,36 @@
+"""motorlike's classes for asyncio: ``AsyncIOMotorClient`` and its family."""
+
+from motorlike import core
+from motorlike.frameworks import asyncio as _framework
+from motorlike.metaprogramming import create_class_with_framework
+
+
+def _generate(declaration: type) -> type:
+    return create_class_with_framework(declaration, _framework, __name__)
+
+
+AsyncIOMotorClient = _generate(core.AgnosticClient)
+AsyncIOMotorClientSession = _generate(core.AgnosticClientSession)
+AsyncIOMotorDatabase = _generate(core.AgnosticDatabase)
+AsyncIOMotorCollection = _generate(core.AgnosticCollection)
+AsyncIOMotorCursor = _generate(core.AgnosticCursor)
+AsyncIOMotorRawBatchCursor = _generate(core.AgnosticRawBatchCursor)
+AsyncIOMotorCommandCursor = _generate(core.AgnosticCommandCursor)
+AsyncIOMotorRawBatchCommandCursor = _generate(core.AgnosticRawBatchCommandCursor)
+AsyncIOMotorLatentCommandCursor = _generate(core.AgnosticLatentCommandCursor)
+AsyncIOMotorChangeStream = _generate(core.AgnosticChangeStream)
+AsyncIOMotorClientEncryption = _generate(core.AgnosticClientEncryption)
+
+__all__ = [
+    "AsyncIOMotorChangeStream",
+    "AsyncIOMotorClient",
+    "AsyncIOMotorClientEncryption",
+    "AsyncIOMotorClientSession",
+    "AsyncIOMotorCollection",
+    "AsyncIOMotorCommandCursor",
+    "AsyncIOMotorCursor",
+    "AsyncIOMotorDatabase",
+    "AsyncIOMotorLatentCommandCursor",
+    "AsyncIOMotorRawBatchCommandCursor",
+    "AsyncIOMotorRawBatchCursor",
+]

@@ -1,0 +1,36 @@
+"""motorlike's classes for Tornado: ``MotorClient`` and its family."""
+
+from motorlike import core
+from motorlike.frameworks import tornado as _framework
+from motorlike.metaprogramming import create_class_with_framework
+
+
+def _generate(declaration: type) -> type:
+    return create_class_with_framework(declaration, _framework, __name__)
+
+
+MotorClient = _generate(core.AgnosticClient)
+MotorClientSession = _generate(core.AgnosticClientSession)
+MotorDatabase = _generate(core.AgnosticDatabase)
+MotorCollection = _generate(core.AgnosticCollection)
+MotorCursor = _generate(core.AgnosticCursor)
+MotorRawBatchCursor = _generate(core.AgnosticRawBatchCursor)
+MotorCommandCursor = _generate(core.AgnosticCommandCursor)
+MotorRawBatchCommandCursor = _generate(core.AgnosticRawBatchCommandCursor)
+MotorLatentCommandCursor = _generate(core.AgnosticLatentCommandCursor)
+MotorChangeStream = _generate(core.AgnosticChangeStream)
+MotorClientEncryption = _generate(core.AgnosticClientEncryption)
+
+__all__ = [
+    "MotorChangeStream",
+    "MotorClient",
+    "MotorClientEncryption",
+    "MotorClientSession",
+    "MotorCollection",
+    "MotorCommandCursor",
+    "MotorCursor",
+    "MotorDatabase",
+    "MotorLatentCommandCursor",
+    "MotorRawBatchCommandCursor",
+    "MotorRawBatchCursor",
+]

@@ -1,0 +1,1 @@
+"""Synchronous PyMongo look-alike over motorlike, to run PyMongo's own tests (see issue: synchro)."""
