@@ -184,6 +184,7 @@ class AgnosticClient(AgnosticBaseProperties):
     get_database = DelegateMethod(wrap=True)
     get_default_database = DelegateMethod(wrap=True)
     append_metadata = DelegateMethod()
+    eq_props = DelegateMethod()
 
     bulk_write = AsyncCall()
     drop_database = AsyncCall()
@@ -366,7 +367,7 @@ class AgnosticCollection(AgnosticBaseProperties):
     ) -> None:
         if not isinstance(database, AgnosticDatabase):
             raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
-        self.database = database
+        self._database = database
         if _delegate is None:
             _delegate = Collection(
                 database.delegate,
@@ -383,8 +384,13 @@ class AgnosticCollection(AgnosticBaseProperties):
         database = owner if isinstance(owner, AgnosticDatabase) else owner.database
         return cls(database, delegate.name, _delegate=delegate)
 
+    @property
+    def database(self) -> AgnosticDatabase:
+        """The motorlike database this collection belongs to."""
+        return self._database
+
     def get_io_loop(self) -> Any:
-        return self.database.get_io_loop()
+        return self._database.get_io_loop()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -472,14 +478,18 @@ class AgnosticBaseCursor(AgnosticBase):
 
     def __init__(self, cursor: Any, collection: Any) -> None:
         super().__init__(cursor)
-        #: The object this cursor came from (a collection, or for command
-        #: cursors possibly a database or client).
-        self.collection = collection
+        self._collection = collection
         self.started = False
         self.closed = False
 
+    @property
+    def collection(self) -> Any:
+        """The object this cursor came from: a collection, or for command
+        cursors possibly a database or client."""
+        return self._collection
+
     def get_io_loop(self) -> Any:
-        return self.collection.get_io_loop()
+        return self._collection.get_io_loop()
 
     @property
     def alive(self) -> bool:
@@ -685,6 +695,8 @@ class AgnosticCursor(AgnosticBaseCursor):
 
     distinct = AsyncCall()
     explain = AsyncCall()
+
+    retrieved = ReadOnlyProperty()
 
     @classmethod
     def _from_delegate(cls, owner: Any, delegate: Cursor) -> AgnosticCursor:
@@ -917,6 +929,37 @@ class _MotorTransactionContext:
                 await self._session.abort_transaction()
 
 
+class _BoundSession:
+    """What ``session.bind()`` returns: PyMongo's binding, entered in the caller's context."""
+
+    __slots__ = ("_session", "_end_session", "_binding")
+
+    def __init__(self, session: AgnosticClientSession, end_session: bool) -> None:
+        self._session = session
+        self._end_session = end_session
+        self._binding: Any = None
+
+    def __enter__(self) -> AgnosticClientSession:
+        if self._end_session:
+            raise TypeError("bind(end_session=True) needs 'async with': ending a session is a coroutine")
+        self._binding = self._session.delegate.bind(end_session=False)
+        self._binding.__enter__()
+        return self._session
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._binding.__exit__(*exc_info)
+
+    async def __aenter__(self) -> AgnosticClientSession:
+        self._binding = self._session.delegate.bind(end_session=False)
+        self._binding.__enter__()
+        return self._session
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._binding.__exit__(*exc_info)
+        if self._end_session:
+            await self._session.end_session()
+
+
 @wraps_pymongo(ClientSession)
 class AgnosticClientSession(AgnosticBase):
     __motor_class_name__ = "MotorClientSession"
@@ -1013,6 +1056,15 @@ class AgnosticClientSession(AgnosticBase):
                         break
                     raise
                 return result
+
+    def bind(self, end_session: bool = False) -> _BoundSession:
+        """Use this session implicitly for operations in the block.
+
+        ``async with session.bind():`` makes every operation started inside
+        it (in this task) use the session without passing ``session=``; the
+        binding travels to the worker threads with the task's context.
+        """
+        return _BoundSession(self, end_session)
 
     async def __aenter__(self) -> AgnosticClientSession:
         return self
