@@ -1,0 +1,119 @@
+"""The class generator: naming, kinds, wrapping, and a third framework."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import types
+
+import pytest
+from pymongo.synchronous.collection import Collection
+from pymongo.synchronous.database import Database
+
+from motorlike import core, metaprogramming, motor_asyncio, motor_tornado
+from motorlike.frameworks import asyncio as asyncio_framework
+
+pytestmark = pytest.mark.no_server
+
+
+def test_generated_classes_subclass_their_declarations() -> None:
+    assert issubclass(motor_asyncio.AsyncIOMotorClient, core.AgnosticClient)
+    assert issubclass(motor_tornado.MotorCollection, core.AgnosticCollection)
+    assert motor_asyncio.AsyncIOMotorCursor.__module__ == "motorlike.motor_asyncio"
+    assert motor_tornado.MotorCursor.__module__ == "motorlike.motor_tornado"
+    # Generation is cached: one class per declaration and framework.
+    again = metaprogramming.create_class_with_framework(core.AgnosticDatabase, asyncio_framework, "elsewhere")
+    assert again is motor_asyncio.AsyncIOMotorDatabase
+
+
+def test_factories_produce_the_declared_kinds() -> None:
+    cls = motor_asyncio.AsyncIOMotorCollection
+    assert inspect.iscoroutinefunction(cls.insert_one)
+    assert isinstance(inspect.getattr_static(cls, "name"), property)
+    assert not inspect.iscoroutinefunction(cls.with_options)
+    assert inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.distinct)
+    assert not inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.sort)
+
+
+def test_results_are_wrapped_by_registered_pymongo_type() -> None:
+    assert metaprogramming.declaration_for(Collection) is core.AgnosticCollection
+    assert metaprogramming.declaration_for(Database) is core.AgnosticDatabase
+
+    class CustomCollection(Collection):
+        pass
+
+    # A PyMongo subclass without a declaration of its own gets its base's.
+    assert metaprogramming.declaration_for(CustomCollection) is core.AgnosticCollection
+    assert metaprogramming.declaration_for(dict) is None
+    client = motor_asyncio.AsyncIOMotorClient("mongodb://127.0.0.1:1", connect=False)
+    try:
+        wrapped = client.wrap(client.delegate.some_db.some_coll)
+        assert type(wrapped) is motor_asyncio.AsyncIOMotorCollection
+        assert wrapped.database.client is client
+        assert client.wrap({"plain": 1}) == {"plain": 1}
+    finally:
+        client.close()
+
+
+def test_unwrap_replaces_motorlike_objects_with_delegates() -> None:
+    client = motor_asyncio.AsyncIOMotorClient("mongodb://127.0.0.1:1", connect=False)
+    try:
+        db = client.db
+        args, kwargs = metaprogramming.unwrap_arguments((db, 1), {"other": db.coll, "n": 2})
+        assert args == (db.delegate, 1)
+        assert kwargs == {"other": db.coll.delegate, "n": 2}
+        plain_args, plain_kwargs = (1, 2), {"a": 3}
+        assert metaprogramming.unwrap_arguments(plain_args, plain_kwargs) == (plain_args, plain_kwargs)
+    finally:
+        client.close()
+
+
+def test_a_third_framework_is_one_small_module() -> None:
+    """A framework module with the documented names is all it takes."""
+    framework = types.ModuleType("motorlike_test_framework")
+    framework.NAME = "testframework"
+    framework.GENERATED_MODULE = "motorlike_test_generated"
+    framework.CLASS_PREFIX = "Test"
+    framework.get_event_loop = asyncio_framework.get_event_loop
+    framework.check_event_loop = asyncio_framework.check_event_loop
+    framework.to_asyncio_loop = asyncio_framework.to_asyncio_loop
+    framework.submit = asyncio_framework.submit
+    framework.get_future = asyncio_framework.get_future
+    framework.run_on_executor = asyncio_framework.run_on_executor
+    framework.call_soon = asyncio_framework.call_soon
+    framework.is_future = asyncio_framework.is_future
+    framework.platform_info = lambda: "test framework"
+    sys.modules[framework.GENERATED_MODULE] = types.ModuleType(framework.GENERATED_MODULE)
+
+    client_class = metaprogramming.create_class_with_framework(core.AgnosticClient, framework, framework.GENERATED_MODULE)
+    assert client_class.__name__ == "TestMotorClient"
+    client = client_class("mongodb://127.0.0.1:1", connect=False)
+    try:
+        collection = client.db.coll
+        assert type(collection).__name__ == "TestMotorCollection"
+        assert type(collection.find()).__name__ == "TestMotorCursor"
+
+        async def run_on_worker():
+            loop = asyncio.get_running_loop()
+            return await framework.run_on_executor(loop, lambda: "ran on worker")
+
+        assert asyncio.run(run_on_worker()) == "ran on worker"
+    finally:
+        client.close()
+        del sys.modules[framework.GENERATED_MODULE]
+
+
+def test_declaring_a_subclass_with_extra_factories() -> None:
+    """mongomotor's pattern: subclass a declaration and generate it."""
+
+    class CountingCollection(core.AgnosticCollection):
+        __motor_class_name__ = "MotorCountingCollection"
+        find_one_raw = metaprogramming.AsyncCall(attr_name="find_one")
+
+    generated = metaprogramming.create_class_with_framework(
+        CountingCollection, asyncio_framework, "motorlike.motor_asyncio"
+    )
+    assert generated.__name__ == "AsyncIOMotorCountingCollection"
+    assert inspect.iscoroutinefunction(generated.find_one_raw)
+    assert generated.find_one_raw.__name__ == "find_one_raw"
