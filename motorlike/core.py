@@ -31,6 +31,7 @@ from pymongo.synchronous.cursor import Cursor, RawBatchCursor
 from pymongo.synchronous.database import Database
 from pymongo.synchronous.mongo_client import MongoClient
 
+from motorlike import _legacy
 from motorlike._version import version as _motorlike_version
 from motorlike.metaprogramming import (
     AgnosticBase,
@@ -130,6 +131,11 @@ def _validate_length(length: Any) -> None:
         raise ValueError(f"length must be non-negative, not {length}")
 
 
+def _legacy_call(name: str, wrap: bool = False) -> AsyncCall:
+    """A deprecated coroutine for a helper PyMongo 4 removed (see _legacy)."""
+    return AsyncCall(run=getattr(_legacy, name), deprecated=_legacy.DEPRECATIONS[name], wrap=wrap)
+
+
 def _warn_deprecated(what: str, instead: str) -> None:
     warnings.warn(f"{what} is deprecated, use {instead} instead", DeprecationWarning, stacklevel=3)
 
@@ -193,6 +199,9 @@ class AgnosticClient(AgnosticBaseProperties):
     server_info = AsyncCall()
     start_session = AsyncCall(wrap=True)
     _connect = AsyncCall()
+
+    fsync = _legacy_call("fsync")
+    unlock = _legacy_call("unlock")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create a client; arguments as for :class:`pymongo.MongoClient`.
@@ -275,6 +284,11 @@ class AgnosticDatabase(AgnosticBaseProperties):
     with_options = DelegateMethod(wrap=True)
     __bool__ = DelegateMethod()
 
+    current_op = _legacy_call("current_op")
+    profiling_level = _legacy_call("profiling_level")
+    set_profiling_level = _legacy_call("set_profiling_level")
+    profiling_info = _legacy_call("profiling_info")
+
     def __init__(self, client: AgnosticClient, name: str, _delegate: Database | None = None, **kwargs: Any) -> None:
         self._client = client
         super().__init__(_delegate if _delegate is not None else Database(client.delegate, name, **kwargs))
@@ -355,6 +369,10 @@ class AgnosticCollection(AgnosticBaseProperties):
     with_options = DelegateMethod(wrap=True)
     __bool__ = DelegateMethod()
 
+    map_reduce = _legacy_call("map_reduce", wrap=True)
+    inline_map_reduce = _legacy_call("inline_map_reduce")
+    reindex = _legacy_call("reindex")
+
     def __init__(
         self,
         database: AgnosticDatabase,
@@ -382,6 +400,9 @@ class AgnosticCollection(AgnosticBaseProperties):
     @classmethod
     def _from_delegate(cls, owner: Any, delegate: Collection) -> AgnosticCollection:
         database = owner if isinstance(owner, AgnosticDatabase) else owner.database
+        if database.delegate != delegate.database:
+            # E.g. map_reduce's output collection in another database.
+            database = database.client.wrap(delegate.database)
         return cls(database, delegate.name, _delegate=delegate)
 
     @property

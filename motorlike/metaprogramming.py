@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import warnings
 from typing import Any, Callable
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
@@ -174,22 +175,56 @@ class MotorAttributeFactory(abc.ABC):
 
 
 class AsyncCall(MotorAttributeFactory):
-    """A coroutine that runs the PyMongo method on the worker pool."""
+    """A coroutine that runs the PyMongo method on the worker pool.
+
+    ``run=function`` runs ``function(delegate, *args, **kwargs)`` instead of
+    a PyMongo method: for helpers PyMongo no longer has, built from server
+    commands. ``deprecated="message"`` warns with DeprecationWarning on call.
+    """
+
+    def __init__(
+        self,
+        attr_name: str | None = None,
+        doc: str | None = None,
+        wrap: bool = False,
+        run: Callable[..., Any] | None = None,
+        deprecated: str | None = None,
+    ) -> None:
+        super().__init__(attr_name, doc, wrap)
+        self.run = run
+        self.deprecated = deprecated
 
     def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
         pymongo_name = self.attr_name or attr_name
         wrap = wrapper_for_framework(framework) if self.wrap else None
         submit = framework.submit
         to_asyncio_loop = framework.to_asyncio_loop
+        run = self.run
+        deprecated = self.deprecated
 
         async def call_on_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
-            pymongo_method = getattr(self.delegate, pymongo_name)
             if args or kwargs:
                 args, kwargs = unwrap_arguments(args, kwargs)
-            result = await submit(to_asyncio_loop(self.get_io_loop()), pymongo_method, args, kwargs)
+            if run is None:
+                target = getattr(self.delegate, pymongo_name)
+            else:
+                target, args = run, (self.delegate, *args)
+            if deprecated is not None:
+                warnings.warn(deprecated, DeprecationWarning, stacklevel=2)
+            result = await submit(to_asyncio_loop(self.get_io_loop()), target, args, kwargs)
             return wrap(self, result) if wrap is not None else result
 
-        _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc)
+        if run is not None:
+            call_on_worker.__name__ = attr_name
+            call_on_worker.__qualname__ = f"{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
+            call_on_worker.__doc__ = self.doc or run.__doc__
+            signature = inspect.signature(run)
+            parameters = list(signature.parameters.values())
+            call_on_worker.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=[parameters[0].replace(name="self"), *parameters[1:]]
+            )
+        else:
+            _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc)
         return call_on_worker
 
 
