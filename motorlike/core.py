@@ -40,6 +40,7 @@ from motorlike.metaprogramming import (
     MotorCursorChainingMethod,
     ReadOnlyProperty,
     coroutine_annotation,
+    create_class_with_framework,
     unwrap_arguments,
     wrapper_for_framework,
     wraps_pymongo,
@@ -161,6 +162,14 @@ class AgnosticBaseProperties(AgnosticBase):
         """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
         return wrapper_for_framework(self._framework)(self, obj)
 
+    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
+        """A change stream on this client, database or collection, opened on first use.
+
+        Arguments are those of PyMongo's ``watch``; nothing is sent until the
+        stream is first used (``async with``, ``async for``, ``try_next``).
+        """
+        return _generated(AgnosticChangeStream, self._framework)(self, pipeline, kwargs)
+
 
 def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeError:
     return TypeError(
@@ -250,19 +259,8 @@ class AgnosticClient(AgnosticBaseProperties):
         return self[name]
 
     def __getitem__(self, name: str) -> AgnosticDatabase:
-        return self._database_class()(self, name)
+        return _generated(AgnosticDatabase, self._framework)(self, name)
 
-    def _database_class(self) -> type:
-        from motorlike.metaprogramming import create_class_with_framework
-
-        return create_class_with_framework(AgnosticDatabase, self._framework, self._framework.GENERATED_MODULE)
-
-    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
-        """A change stream on the whole deployment, opened on first use."""
-        return _change_stream_class(self._framework)(self, pipeline, kwargs)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.delegate!r})"
 
 
 @wraps_pymongo(Database)
@@ -323,12 +321,6 @@ class AgnosticDatabase(AgnosticBaseProperties):
         """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
-    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
-        """A change stream on this database, opened on first use."""
-        return _change_stream_class(self._framework)(self, pipeline, kwargs)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.delegate!r})"
 
 
 @wraps_pymongo(Collection)
@@ -459,22 +451,11 @@ class AgnosticCollection(AgnosticBaseProperties):
         """A cursor over the collection's Atlas Search indexes."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
 
-    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
-        """A change stream on this collection, opened on first use."""
-        return _change_stream_class(self._framework)(self, pipeline, kwargs)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.delegate!r})"
 
 
 def _generated(declaration: type, framework: Any) -> type:
-    from motorlike.metaprogramming import create_class_with_framework
-
+    """The class generated from ``declaration`` for ``framework`` (cached)."""
     return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
-
-
-def _change_stream_class(framework: Any) -> type:
-    return _generated(AgnosticChangeStream, framework)
 
 
 # ---------------------------------------------------------------------------
@@ -877,9 +858,10 @@ class AgnosticChangeStream(AgnosticBase):
         return True if self.delegate is None else self.delegate.alive
 
     async def try_next(self) -> Any:
-        """The next change, or None if none came within one server wait."""
+        """The next change, or None if none came within one server wait or the stream is closed."""
         if self._closed:
-            raise StopAsyncIteration
+            # PyMongo and Motor document None here; next() ends on alive.
+            return None
         return await self._run(self._try_next_on_worker)
 
     async def next(self) -> Any:
