@@ -1,6 +1,6 @@
 """motorlike's classes for asyncio: ``AsyncIOMotorClient`` and its family."""
 
-from motorlike import core
+from motorlike import core, motor_gridfs
 from motorlike.frameworks import asyncio as _framework
 from motorlike.metaprogramming import create_class_with_framework
 
@@ -20,6 +20,10 @@ AsyncIOMotorRawBatchCommandCursor = _generate(core.AgnosticRawBatchCommandCursor
 AsyncIOMotorLatentCommandCursor = _generate(core.AgnosticLatentCommandCursor)
 AsyncIOMotorChangeStream = _generate(core.AgnosticChangeStream)
 AsyncIOMotorClientEncryption = _generate(core.AgnosticClientEncryption)
+AsyncIOMotorGridFSBucket = _generate(motor_gridfs.AgnosticGridFSBucket)
+AsyncIOMotorGridIn = _generate(motor_gridfs.AgnosticGridIn)
+AsyncIOMotorGridOut = _generate(motor_gridfs.AgnosticGridOut)
+AsyncIOMotorGridOutCursor = _generate(motor_gridfs.AgnosticGridOutCursor)
 
 __all__ = [
     "AsyncIOMotorChangeStream",
@@ -30,6 +34,10 @@ __all__ = [
     "AsyncIOMotorCommandCursor",
     "AsyncIOMotorCursor",
     "AsyncIOMotorDatabase",
+    "AsyncIOMotorGridFSBucket",
+    "AsyncIOMotorGridIn",
+    "AsyncIOMotorGridOut",
+    "AsyncIOMotorGridOutCursor",
     "AsyncIOMotorLatentCommandCursor",
     "AsyncIOMotorRawBatchCommandCursor",
     "AsyncIOMotorRawBatchCursor",

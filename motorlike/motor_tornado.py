@@ -1,6 +1,6 @@
 """motorlike's classes for Tornado: ``MotorClient`` and its family."""
 
-from motorlike import core
+from motorlike import core, motor_gridfs
 from motorlike.frameworks import tornado as _framework
 from motorlike.metaprogramming import create_class_with_framework
 
@@ -20,6 +20,10 @@ MotorRawBatchCommandCursor = _generate(core.AgnosticRawBatchCommandCursor)
 MotorLatentCommandCursor = _generate(core.AgnosticLatentCommandCursor)
 MotorChangeStream = _generate(core.AgnosticChangeStream)
 MotorClientEncryption = _generate(core.AgnosticClientEncryption)
+MotorGridFSBucket = _generate(motor_gridfs.AgnosticGridFSBucket)
+MotorGridIn = _generate(motor_gridfs.AgnosticGridIn)
+MotorGridOut = _generate(motor_gridfs.AgnosticGridOut)
+MotorGridOutCursor = _generate(motor_gridfs.AgnosticGridOutCursor)
 
 __all__ = [
     "MotorChangeStream",
@@ -30,6 +34,10 @@ __all__ = [
     "MotorCommandCursor",
     "MotorCursor",
     "MotorDatabase",
+    "MotorGridFSBucket",
+    "MotorGridIn",
+    "MotorGridOut",
+    "MotorGridOutCursor",
     "MotorLatentCommandCursor",
     "MotorRawBatchCommandCursor",
     "MotorRawBatchCursor",
