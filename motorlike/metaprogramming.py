@@ -44,7 +44,7 @@ def wraps_pymongo(pymongo_class: type) -> Callable[[type], type]:
     """
 
     def register(cls: type) -> type:
-        cls.__delegate_class__ = pymongo_class
+        cls.__delegate_class__ = pymongo_class  # type: ignore[attr-defined]
         _wrapper_declarations[pymongo_class] = cls
         return cls
 
@@ -66,11 +66,12 @@ def result_wrapper(framework: Any) -> Callable[[Any, Any], Any]:
     The mapping from PyMongo type to generated class is resolved on first
     sight of each type and kept, so the hot path is one dict lookup.
     """
+    # PyMongo type -> generated class, or False for "do not wrap".
     resolved: dict[type, Any] = {}
 
     def wrap(owner: Any, result: Any) -> Any:
         result_type = type(result)
-        generated = resolved.get(result_type)
+        generated: Any = resolved.get(result_type)
         if generated is None:
             declaration = declaration_for(result_type)
             if declaration is None:
