@@ -112,6 +112,9 @@ def _worker_main(work: queue.SimpleQueue, idle: threading.Semaphore) -> None:
             result, error = context.run(fn, *args, **kwargs), None
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             result, error = None, exc
+        # Count as idle before waking the caller: a caller that submits its
+        # next call at once must reuse this thread, not start another.
+        idle.release()
         try:
             loop.call_soon_threadsafe(_deliver, future, result, error)
         except RuntimeError:
@@ -119,7 +122,6 @@ def _worker_main(work: queue.SimpleQueue, idle: threading.Semaphore) -> None:
             pass
         # Drop references before blocking again, so results are not kept alive.
         del loop, future, context, fn, args, kwargs, result, error
-        idle.release()
 
 
 _pool: WorkerPool | None = None

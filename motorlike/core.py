@@ -89,16 +89,20 @@ def _is_empty(cursor: Any) -> bool:
     return bool(getattr(cursor, "_empty", False))
 
 
-# Returned by worker functions instead of raising StopIteration, which
-# cannot travel through a future.
-_EXHAUSTED = object()
+def _fill_for_next(cursor: Any) -> bool:
+    """Fetch as PyMongo's ``next()`` would until a document is buffered.
 
-
-def _next_document(cursor: Any) -> Any:
-    try:
-        return next(cursor)
-    except StopIteration:
-        return _EXHAUSTED
+    The document stays in the buffer for the loop thread to pop, so a
+    waiter cancelled meanwhile loses nothing. False when exhausted.
+    """
+    if _is_empty(cursor):
+        return False
+    if isinstance(cursor, CommandCursor):
+        # Like CommandCursor.next(): fetch through empty batches while alive.
+        while not _buffer(cursor) and cursor.alive:
+            _refill(cursor)
+        return bool(_buffer(cursor))
+    return bool(_buffer(cursor)) or bool(_refill(cursor))
 
 
 def _collect(cursor: Any, length: int | None) -> list:
@@ -508,8 +512,8 @@ class AgnosticBaseCursor(AgnosticBase):
         framework = self._framework
         return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
 
-    def _next_on_worker(self) -> Any:
-        return _next_document(self._ensure_started())
+    def _next_on_worker(self) -> bool:
+        return _fill_for_next(self._ensure_started())
 
     def _collect_on_worker(self, length: int | None) -> list:
         return _collect(self._ensure_started(), length)
@@ -528,15 +532,16 @@ class AgnosticBaseCursor(AgnosticBase):
         return self
 
     async def __anext__(self) -> Any:
-        delegate = self.delegate
-        if delegate is not None:
-            data = _buffer(delegate)
-            if data:
-                return data.popleft()
-        document = await self._run(self._next_on_worker)
-        if document is _EXHAUSTED:
-            raise StopAsyncIteration
-        return document
+        while True:
+            # Popped here, not on the worker: see _fill_for_next. Loop in
+            # case another task took the fetched document first.
+            delegate = self.delegate
+            if delegate is not None:
+                data = _buffer(delegate)
+                if data:
+                    return data.popleft()
+            if not await self._run(self._next_on_worker):
+                raise StopAsyncIteration
 
     async def next(self) -> Any:
         """The next document; raises StopAsyncIteration when exhausted."""
