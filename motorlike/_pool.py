@@ -108,6 +108,13 @@ def _worker_main(work: queue.SimpleQueue, idle: threading.Semaphore) -> None:
             return
         loop, future, context, fn, args, kwargs = item
         del item
+        if future.cancelled():
+            # Cancelled before it started (reading the state from this
+            # thread is racy only towards running it anyway): skip the call,
+            # as an executor skips a cancelled job that has not started.
+            idle.release()
+            del loop, future, context, fn, args, kwargs
+            continue
         try:
             result, error = context.run(fn, *args, **kwargs), None
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task

@@ -552,3 +552,27 @@ def test_loop_closed_while_call_in_flight(framework: str, mock: MockServer, sing
     assert single_worker.thread_count == 1
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err and "Error" not in captured.err
+
+
+async def test_call_cancelled_before_it_starts_is_skipped(single_worker) -> None:
+    """With the only worker busy, a queued call whose task is cancelled never runs."""
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    ran: list[str] = []
+
+    def blocker() -> None:
+        release.wait(5)
+
+    def queued() -> None:
+        ran.append("queued")
+
+    busy = asyncio_framework.run_on_executor(loop, blocker)
+    waiting = asyncio.ensure_future(asyncio_framework.run_on_executor(loop, queued))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    await busy
+    # A third call proves the worker went past the cancelled one.
+    assert await asyncio_framework.run_on_executor(loop, lambda: "after") == "after"
+    assert ran == []
