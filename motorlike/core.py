@@ -16,6 +16,7 @@ made from that client.
 
 from __future__ import annotations
 
+import collections
 import time
 import warnings
 from typing import Any, Callable, Coroutine, Mapping
@@ -463,10 +464,65 @@ def _generated(declaration: type, framework: Any) -> type:
 
 
 # ---------------------------------------------------------------------------
+# Worker calls on one stateful PyMongo object, in order
+
+
+class _WorkerCallsInOrder:
+    """Runs the worker calls of one cursor or change stream one at a time.
+
+    PyMongo's cursors are not thread-safe. A caller that stops waiting (a
+    cancelled task, ``wait_for`` timing out) does not stop its worker call,
+    so the next call must wait until that one has finished, or two threads
+    would drive one cursor. Each call therefore has an internal future that
+    resolves only when its worker is done, and the next call starts after
+    it. The caller gets a separate future; ``on_dropped(result)`` receives a
+    result nobody waits for any more, so it can be put back.
+    """
+
+    def _init_worker_calls(self) -> None:
+        self._last_call: Any = None
+
+    def _run(
+        self, fn: Callable[..., Any], *args: Any, loop: Any = None, on_dropped: Callable[[Any], None] | None = None
+    ) -> Any:
+        """Run ``fn(*args)`` on a worker after this object's previous call; ``loop``: asyncio loop, if known."""
+        framework = self._framework  # type: ignore[attr-defined]
+        if loop is None:
+            loop = framework.to_asyncio_loop(self.get_io_loop())  # type: ignore[attr-defined]
+        previous = self._last_call
+        finished = loop.create_future()
+        result = loop.create_future()
+        self._last_call = finished
+
+        def relay(done: Any) -> None:
+            finished.set_result(None)
+            error = done.exception()
+            if result.cancelled():
+                if error is None and on_dropped is not None:
+                    on_dropped(done.result())
+            elif error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(done.result())
+
+        def launch(_: Any = None) -> None:
+            if result.cancelled():
+                finished.set_result(None)  # nobody wants it and it never started
+                return
+            framework.submit(loop, fn, args, {}).add_done_callback(relay)
+
+        if previous is None or previous.done() or previous.get_loop() is not loop:
+            launch()
+        else:
+            previous.add_done_callback(launch)
+        return result
+
+
+# ---------------------------------------------------------------------------
 # Cursors
 
 
-class AgnosticBaseCursor(AgnosticBase):
+class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
     """What find cursors and command cursors share.
 
     Documents already received sit in the PyMongo cursor's buffer and are
@@ -487,6 +543,7 @@ class AgnosticBaseCursor(AgnosticBase):
         self._collection = collection
         self.started = False
         self.closed = False
+        self._init_worker_calls()
 
     @property
     def collection(self) -> Any:
@@ -507,10 +564,6 @@ class AgnosticBaseCursor(AgnosticBase):
         """Worker-side: the PyMongo cursor (latent cursors create it here)."""
         self.started = True
         return self.delegate
-
-    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        framework = self._framework
-        return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
 
     def _next_on_worker(self) -> bool:
         return _fill_for_next(self._ensure_started())
@@ -583,7 +636,13 @@ class AgnosticBaseCursor(AgnosticBase):
                 popleft = data.popleft
                 future.set_result([popleft() for _ in range(length)])
                 return future
-        return framework.submit(loop, self._collect_on_worker, (length,), {})
+        # If the caller stops waiting, what was collected goes back to the
+        # front of the buffer for the next to_list or ``async for``.
+        return self._run(self._collect_on_worker, length, loop=loop, on_dropped=self._put_back)
+
+    def _put_back(self, documents: list) -> None:
+        if documents:
+            _buffer(self.delegate).extendleft(reversed(documents))
 
     @property
     def fetch_next(self) -> Any:
@@ -599,7 +658,7 @@ class AgnosticBaseCursor(AgnosticBase):
             future = loop.create_future()
             future.set_result(False)
             return future
-        fetched = framework.submit(loop, self._refresh_on_worker, (), {})
+        fetched = self._run(self._refresh_on_worker, loop=loop)
         result = loop.create_future()
 
         def done(f: Any) -> None:
@@ -818,7 +877,7 @@ class AgnosticLatentCommandCursor(AgnosticCommandCursor):
 
 
 @wraps_pymongo(ChangeStream)
-class AgnosticChangeStream(AgnosticBase):
+class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
     """A change stream, opened on first use.
 
     Each wait for a change is one ``try_next`` on a worker, bounded by the
@@ -839,21 +898,26 @@ class AgnosticChangeStream(AgnosticBase):
         self._pipeline = pipeline
         self._options = options
         self._closed = False
+        # Changes fetched by a worker and not yet handed out.
+        self._received: collections.deque = collections.deque()
+        self._init_worker_calls()
 
     def get_io_loop(self) -> Any:
         return self._target.get_io_loop()
-
-    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        framework = self._framework
-        return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
 
     def _open_on_worker(self) -> Any:
         if self.delegate is None:
             self.delegate = self._target.delegate.watch(self._pipeline, **self._options)
         return self.delegate
 
-    def _try_next_on_worker(self) -> Any:
-        return self._open_on_worker().try_next()
+    def _try_next_on_worker(self) -> None:
+        # The change is left for the loop thread to take, so one whose
+        # waiter was cancelled (wait_for(stream.next(), t)) is not lost.
+        if self._received:
+            return  # an earlier, abandoned call already fetched one
+        change = self._open_on_worker().try_next()
+        if change is not None:
+            self._received.append(change)
 
     @property
     def alive(self) -> bool:
@@ -864,10 +928,13 @@ class AgnosticChangeStream(AgnosticBase):
 
     async def try_next(self) -> Any:
         """The next change, or None if none came within one server wait or the stream is closed."""
+        if self._received:
+            return self._received.popleft()
         if self._closed:
             # PyMongo and Motor document None here; next() ends on alive.
             return None
-        return await self._run(self._try_next_on_worker)
+        await self._run(self._try_next_on_worker)
+        return self._received.popleft() if self._received else None
 
     async def next(self) -> Any:
         """Wait for the next change; raises StopAsyncIteration once closed."""

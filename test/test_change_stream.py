@@ -244,3 +244,22 @@ async def test_real_server_change_stream(collection) -> None:
         assert change_document["operationType"] == "insert"
         assert change_document["fullDocument"] == {"_id": 1, "x": "changed"}
         assert stream.resume_token is not None and "_data" in stream.resume_token
+
+
+async def test_change_is_kept_when_the_waiter_times_out(framework: str, mock: MockServer) -> None:
+    """wait_for(stream.next(), t) timing out during a getMore loses no change."""
+    mock.on("aggregate", opened([], token="token0"))
+    client = client_for(framework, mock.uri)
+    try:
+        stream = await client.db.coll.watch().__aenter__()  # sends the aggregate only
+        waiter = asyncio.ensure_future(stream.next())
+        held = await mock.receive("getMore")
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        held.replies(more([change(7)], "token7"))
+        # The change that arrived for the cancelled waiter is the next one out.
+        assert await asyncio.wait_for(stream.try_next(), 5) == change(7)
+        await stream.close()
+    finally:
+        client.close()

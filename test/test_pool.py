@@ -428,6 +428,8 @@ async def test_cancel_while_to_list_waits_for_a_batch(framework: str, mock: Mock
         held.replies(cursor_reply(0, "db.coll", FIVE[2:], first=False))
         mock.on("ping", {"ok": 1})
         assert await asyncio.wait_for(client.admin.command("ping"), 5) == {"ok": 1}
+        # What the cancelled to_list had collected went back to the cursor.
+        assert await asyncio.wait_for(cursor.to_list(), 5) == FIVE
     finally:
         client.close()
     assert spy.contexts == []
@@ -576,3 +578,26 @@ async def test_call_cancelled_before_it_starts_is_skipped(single_worker) -> None
     # A third call proves the worker went past the cancelled one.
     assert await asyncio_framework.run_on_executor(loop, lambda: "after") == "after"
     assert ran == []
+
+
+async def test_next_call_waits_for_an_abandoned_one(framework: str, mock: MockServer) -> None:
+    """With many workers, a call after a cancelled one must not drive the cursor concurrently."""
+    mock.on("find", cursor_reply(42, "db.coll", FIVE[:2]))
+    client = client_for(framework, mock.uri)
+    try:
+        cursor = client.db.coll.find().batch_size(2)
+        assert [await cursor.next(), await cursor.next()] == FIVE[:2]
+        abandoned = asyncio.ensure_future(cursor.next())
+        held = await mock.receive("getMore")
+        abandoned.cancel()
+        # Asked while the getMore is still in flight on its worker.
+        following = asyncio.ensure_future(cursor.next())
+        await asyncio.sleep(0.05)
+        assert not following.done()
+        held.replies(cursor_reply(0, "db.coll", FIVE[2:], first=False))
+        assert await asyncio.wait_for(following, 5) == FIVE[2]
+        assert [document async for document in cursor] == FIVE[3:]
+        # One getMore in all: the second call used the batch the first fetched.
+        assert mock.names().count("getMore") == 1
+    finally:
+        client.close()
