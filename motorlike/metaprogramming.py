@@ -129,10 +129,16 @@ class AgnosticBase:
 
 def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Replace motorlike objects among the arguments by their PyMongo delegates."""
-    if any(isinstance(arg, AgnosticBase) for arg in args):
-        args = tuple(arg.delegate if isinstance(arg, AgnosticBase) else arg for arg in args)
-    if any(isinstance(value, AgnosticBase) for value in kwargs.values()):
-        kwargs = {key: value.delegate if isinstance(value, AgnosticBase) else value for key, value in kwargs.items()}
+    # Plain loops, not any(<generator>): this runs on every call, and the
+    # common case (nothing to replace) should cost a few isinstance checks.
+    for arg in args:
+        if isinstance(arg, AgnosticBase):
+            args = tuple(a.delegate if isinstance(a, AgnosticBase) else a for a in args)
+            break
+    for value in kwargs.values():
+        if isinstance(value, AgnosticBase):
+            kwargs = {k: v.delegate if isinstance(v, AgnosticBase) else v for k, v in kwargs.items()}
+            break
     return args, kwargs
 
 
