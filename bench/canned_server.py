@@ -1,0 +1,562 @@
+"""A canned-reply MongoDB wire-protocol server for driver-bound benchmarks.
+
+The server answers just enough of the protocol that a driver can connect,
+run ``find``/``getMore``/``insert`` and disconnect, with replies that are
+encoded once and reused, so that nearly all of the measured time is spent in
+the client.  It is *not* a database: nothing is stored.
+
+What it answers (OP_MSG, opcode 2013):
+
+* ``hello`` / ``isMaster`` / ``ismaster``: a standalone server
+  (maxWireVersion 21, logical sessions, no ``topologyVersion`` so drivers use
+  polling rather than the streaming monitor protocol).
+* ``find`` on collection ``big``: 10,000 small documents, split into a first
+  batch of 101 (what a real server sends by default, or ``batchSize`` if the
+  request gives a smaller one) with a nonzero cursor id, and one ``getMore``
+  that answers the rest with cursor id 0.
+* ``find`` with a filter on ``_id``: one small document with that ``_id``.
+* any other ``find``, ``aggregate``, ``listCollections``, ``listIndexes``: an
+  empty cursor.
+* ``insert``: ``{n: <number of documents>, ok: 1}``; the documents may come in
+  an OP_MSG kind-1 section or inside the command body.
+* ``update`` / ``delete``: ``{n: 0, ok: 1}``.
+* everything else (``endSessions``, ``killCursors``, ``ping``, ...): ``{ok: 1}``.
+
+Legacy OP_QUERY (opcode 2004) on ``<db>.$cmd`` is answered with OP_REPLY for
+the ``isMaster``/``hello`` handshake that drivers may send first; other legacy
+commands get ``{ok: 1}`` and legacy queries on collections get an error.
+
+Requests with the ``moreToCome`` flag get no reply (fire-and-forget writes);
+``exhaustAllowed`` is ignored: every reply is a single, ordinary one.
+
+It listens on 127.0.0.1 only.  It stops on SIGTERM/SIGINT, after
+``--max-requests`` requests, after ``--max-seconds`` seconds, or (with
+``--watch-stdin``) when its standard input is closed, so that a benchmark
+which dies does not leave it running.
+
+Run it as its own process::
+
+    python bench/canned_server.py --port 0     # prints "PORT <n>" once ready
+
+or from Python with :class:`CannedServer` (a context manager that starts the
+process and yields the port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import bson
+
+HOST = "127.0.0.1"  # never anything else
+
+OP_REPLY = 1
+OP_QUERY = 2004
+OP_MSG = 2013
+
+FLAG_CHECKSUM = 1
+FLAG_MORE_TO_COME = 2
+
+MAX_BSON_SIZE = 16 * 1024 * 1024
+MAX_MESSAGE_SIZE = 48_000_000
+MAX_WRITE_BATCH = 100_000
+
+BIG_COLLECTION = "big"
+BIG_COUNT = 10_000
+DEFAULT_FIRST_BATCH = 101
+# The cursor id of a find on `big` carries the size of its first batch, so a
+# getMore on any connection knows where to go on from without server state.
+BIG_CURSOR_BASE = 0x5EED_0000_0000
+
+_HEADER = struct.Struct("<iiii")
+_INT32 = struct.Struct("<i")
+_UINT32 = struct.Struct("<I")
+_REPLY_PREFIX = struct.Struct("<iqii")  # responseFlags, cursorID, startingFrom, numberReturned
+
+_CACHE_LIMIT = 4096
+
+
+def _small_doc(_id):
+    return {"_id": _id, "x": 1, "name": "canned", "tags": ["a", "b"]}
+
+
+def _big_doc(i):
+    return {"_id": i, "x": i, "s": "abcdefghij"}
+
+
+def _first_key(doc: bytes, start: int = 0) -> str:
+    """Name of the first element of the BSON document starting at ``start``."""
+    nul = doc.index(b"\x00", start + 5)
+    return doc[start + 5 : nul].decode("utf-8", "replace")
+
+
+def _count_documents(buf, pos: int, end: int) -> int:
+    n = 0
+    while pos < end:
+        (size,) = _INT32.unpack_from(buf, pos)
+        if size < 5:
+            raise ValueError("bad BSON document size in document sequence")
+        pos += size
+        n += 1
+    return n
+
+
+class Replies:
+    """Every reply body the server sends, encoded once and kept."""
+
+    def __init__(self) -> None:
+        self.local_time = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        self.ok = bson.encode({"ok": 1.0})
+        self.insert_n = {}  # n -> encoded {n, ok}
+        self.write_zero = bson.encode({"n": 0, "ok": 1.0})
+        self.big_docs = [_big_doc(i) for i in range(BIG_COUNT)]
+        self._cache = {}
+
+    def hello(self, connection_id: int, legacy: bool) -> bytes:
+        doc = {"helloOk": True}
+        if legacy:
+            doc["ismaster"] = True
+        else:
+            doc["isWritablePrimary"] = True
+        doc.update(
+            {
+                "maxBsonObjectSize": MAX_BSON_SIZE,
+                "maxMessageSizeBytes": MAX_MESSAGE_SIZE,
+                "maxWriteBatchSize": MAX_WRITE_BATCH,
+                "localTime": self.local_time,
+                "logicalSessionTimeoutMinutes": 30,
+                "connectionId": connection_id,
+                "minWireVersion": 0,
+                "maxWireVersion": 21,
+                "readOnly": False,
+                "ok": 1.0,
+            }
+        )
+        return bson.encode(doc)
+
+    def _cached(self, key, build):
+        body = self._cache.get(key)
+        if body is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            body = self._cache[key] = bson.encode(build())
+        return body
+
+    def inserted(self, n: int) -> bytes:
+        body = self.insert_n.get(n)
+        if body is None:
+            body = bson.encode({"n": n, "ok": 1.0})
+            if len(self.insert_n) < _CACHE_LIMIT:
+                self.insert_n[n] = body
+        return body
+
+    def big_first(self, ns: str, first: int, single_batch: bool) -> bytes:
+        def build():
+            docs = self.big_docs[:first]
+            cursor_id = 0 if single_batch or first >= BIG_COUNT else BIG_CURSOR_BASE + first
+            return {"cursor": {"firstBatch": docs, "id": bson.Int64(cursor_id), "ns": ns}, "ok": 1.0}
+
+        return self._cached(("big_first", ns, first, single_batch), build)
+
+    def big_rest(self, ns: str, first: int) -> bytes:
+        def build():
+            docs = self.big_docs[first:]
+            return {"cursor": {"nextBatch": docs, "id": bson.Int64(0), "ns": ns}, "ok": 1.0}
+
+        return self._cached(("big_rest", ns, first), build)
+
+    def by_id(self, ns: str, _id) -> bytes:
+        try:
+            key = ("by_id", ns, type(_id).__name__, _id)
+            hash(key)
+        except TypeError:  # unhashable filter value, e.g. {"$in": [...]}
+            return bson.encode(
+                {"cursor": {"firstBatch": [_small_doc(_id)], "id": bson.Int64(0), "ns": ns}, "ok": 1.0}
+            )
+        return self._cached(
+            key,
+            lambda: {"cursor": {"firstBatch": [_small_doc(_id)], "id": bson.Int64(0), "ns": ns}, "ok": 1.0},
+        )
+
+    def empty_cursor(self, ns: str) -> bytes:
+        return self._cached(
+            ("empty", ns),
+            lambda: {"cursor": {"firstBatch": [], "id": bson.Int64(0), "ns": ns}, "ok": 1.0},
+        )
+
+    def empty_next(self, ns: str) -> bytes:
+        return self._cached(
+            ("empty_next", ns),
+            lambda: {"cursor": {"nextBatch": [], "id": bson.Int64(0), "ns": ns}, "ok": 1.0},
+        )
+
+    def error(self, message: str, code: int = 59) -> bytes:
+        return bson.encode({"ok": 0.0, "errmsg": message, "code": code})
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.replies = 0
+        self.connections = 0
+        self.open_connections = 0
+        self.commands = {}
+
+
+class WireProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: "CannedWireServer") -> None:
+        self.server = server
+        self.replies = server.replies
+        self.stats = server.stats
+        self.buf = bytearray()
+        self.transport = None
+        self.connection_id = 0
+        self._hello = {}
+
+    # -- asyncio.Protocol -------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.stats.connections += 1
+        self.stats.open_connections += 1
+        self.connection_id = self.stats.connections
+        self.server.protocols.add(self)
+        if self.stats.open_connections > self.server.max_connections:
+            transport.close()
+
+    def connection_lost(self, exc) -> None:
+        self.stats.open_connections -= 1
+        self.server.protocols.discard(self)
+        self.buf = bytearray()
+
+    def pause_writing(self) -> None:  # the client is not reading: stop reading it too
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        pos = 0
+        n = len(buf)
+        try:
+            while n - pos >= 16:
+                (length,) = _INT32.unpack_from(buf, pos)
+                if length < 16 or length > MAX_MESSAGE_SIZE:
+                    raise ValueError("bad message length %d" % length)
+                if n - pos < length:
+                    break
+                self._handle(memoryview(buf)[pos : pos + length].tobytes())
+                pos += length
+        except Exception as exc:  # malformed input: drop the connection
+            sys.stderr.write("canned_server: closing connection %d: %r\n" % (self.connection_id, exc))
+            self.transport.close()
+            self.buf = bytearray()
+            return
+        if pos:
+            del buf[:pos]
+
+    # -- messages ---------------------------------------------------------
+    def _handle(self, msg: bytes) -> None:
+        length, request_id, _response_to, opcode = _HEADER.unpack_from(msg, 0)
+        stats = self.stats
+        stats.requests += 1
+        if opcode == OP_MSG:
+            self._handle_msg(msg, length, request_id)
+        elif opcode == OP_QUERY:
+            self._handle_query(msg, length, request_id)
+        else:
+            raise ValueError("unsupported opcode %d" % opcode)
+        if stats.requests >= self.server.max_requests:
+            self.server.stop("request limit reached")
+
+    def _send_msg(self, response_to: int, body: bytes) -> None:
+        server = self.server
+        server.next_request_id += 1
+        header = _HEADER.pack(16 + 4 + 1 + len(body), server.next_request_id, response_to, OP_MSG)
+        self.transport.write(header + b"\x00\x00\x00\x00\x00" + body)
+        self.stats.replies += 1
+
+    def _handle_msg(self, msg: bytes, length: int, request_id: int) -> None:
+        (flags,) = _UINT32.unpack_from(msg, 16)
+        end = length - 4 if flags & FLAG_CHECKSUM else length
+        pos = 20
+        body_start = -1
+        sequences = {}  # identifier -> (start, end) of the documents
+        while pos < end:
+            kind = msg[pos]
+            pos += 1
+            (size,) = _INT32.unpack_from(msg, pos)
+            if size < 5 or pos + size > end:
+                raise ValueError("bad section size")
+            if kind == 0:
+                body_start = pos
+            elif kind == 1:
+                nul = msg.index(b"\x00", pos + 4)
+                ident = msg[pos + 4 : nul].decode("utf-8", "replace")
+                sequences[ident] = (nul + 1, pos + size)
+            else:
+                raise ValueError("unknown OP_MSG section kind %d" % kind)
+            pos += size
+        if body_start < 0:
+            raise ValueError("OP_MSG without a body section")
+        (body_size,) = _INT32.unpack_from(msg, body_start)
+        body = msg[body_start : body_start + body_size]
+        reply = self._command(body, msg, sequences)
+        if flags & FLAG_MORE_TO_COME:
+            return  # the client does not want a reply
+        self._send_msg(request_id, reply)
+
+    def _command(self, body: bytes, msg: bytes, sequences) -> bytes:
+        name = _first_key(body)
+        commands = self.stats.commands
+        commands[name] = commands.get(name, 0) + 1
+        replies = self.replies
+        if name in ("hello", "isMaster", "ismaster"):
+            return self._hello_reply(legacy=name != "hello")
+        if name == "find":
+            cmd = bson.decode(body)
+            coll = cmd["find"]
+            ns = "%s.%s" % (cmd.get("$db", "test"), coll)
+            if coll == BIG_COLLECTION:
+                first = DEFAULT_FIRST_BATCH
+                batch_size = cmd.get("batchSize")
+                if isinstance(batch_size, int) and 0 < batch_size < first:
+                    first = batch_size
+                limit = cmd.get("limit")
+                single = bool(cmd.get("singleBatch"))
+                if isinstance(limit, int) and limit > 0:
+                    first = min(first, limit) if not single else min(BIG_COUNT, limit)
+                    single = single or limit <= first
+                return replies.big_first(ns, first, single)
+            flt = cmd.get("filter") or {}
+            if "_id" in flt:
+                return replies.by_id(ns, flt["_id"])
+            return replies.empty_cursor(ns)
+        if name == "getMore":
+            cmd = bson.decode(body)
+            coll = cmd.get("collection", "")
+            ns = "%s.%s" % (cmd.get("$db", "test"), coll)
+            first = int(cmd.get("getMore", 0)) - BIG_CURSOR_BASE
+            if coll == BIG_COLLECTION and 0 < first < BIG_COUNT:
+                return replies.big_rest(ns, first)
+            return replies.empty_next(ns)
+        if name == "insert":
+            if "documents" in sequences:
+                start, stop = sequences["documents"]
+                n = _count_documents(msg, start, stop)
+            else:
+                cmd = bson.decode(body)
+                n = len(cmd.get("documents", ()))
+            return replies.inserted(n)
+        if name in ("update", "delete"):
+            return replies.write_zero
+        if name in ("aggregate", "listCollections", "listIndexes"):
+            cmd = bson.decode(body)
+            target = cmd.get(name)
+            coll = target if isinstance(target, str) else "$cmd.%s" % name
+            return replies.empty_cursor("%s.%s" % (cmd.get("$db", "test"), coll))
+        return replies.ok
+
+    def _hello_reply(self, legacy: bool) -> bytes:
+        body = self._hello.get(legacy)
+        if body is None:
+            body = self._hello[legacy] = self.replies.hello(self.connection_id, legacy)
+        return body
+
+    def _handle_query(self, msg: bytes, length: int, request_id: int) -> None:
+        # flags(int32) fullCollectionName(cstring) numberToSkip numberToReturn query
+        nul = msg.index(b"\x00", 20)
+        full_name = msg[20:nul].decode("utf-8", "replace")
+        query_start = nul + 1 + 8
+        if full_name.endswith(".$cmd"):
+            name = _first_key(msg, query_start)
+            if name == "$query":  # wrapped: {$query: {isMaster: 1}, $readPreference: ...}
+                (size,) = _INT32.unpack_from(msg, query_start)
+                inner = bson.decode(msg[query_start : query_start + size])["$query"]
+                name = next(iter(inner), "")
+            commands = self.stats.commands
+            commands["legacy:" + name] = commands.get("legacy:" + name, 0) + 1
+            if name in ("hello", "isMaster", "ismaster"):
+                body = self._hello_reply(legacy=True)
+            else:
+                body = self.replies.ok
+        else:
+            body = self.replies.error("legacy OP_QUERY on a collection is not supported")
+        server = self.server
+        server.next_request_id += 1
+        prefix = _REPLY_PREFIX.pack(0, 0, 0, 1)
+        header = _HEADER.pack(16 + len(prefix) + len(body), server.next_request_id, request_id, OP_REPLY)
+        self.transport.write(header + prefix + body)
+        self.stats.replies += 1
+
+
+class CannedWireServer:
+    def __init__(self, port: int = 0, max_requests: int = 50_000_000, max_connections: int = 1000) -> None:
+        self.port = port
+        self.max_requests = max_requests
+        self.max_connections = max_connections
+        self.replies = Replies()
+        self.stats = Stats()
+        self.next_request_id = 0
+        self._stopped = None
+        self.stop_reason = None
+        self._server = None
+        self.protocols = set()
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._server = await loop.create_server(
+            lambda: WireProtocol(self), host=HOST, port=self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+        self._server.close()
+        for protocol in list(self.protocols):
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await self._server.wait_closed()
+
+
+async def _serve(args) -> CannedWireServer:
+    server = CannedWireServer(args.port, args.max_requests, args.max_connections)
+    loop = asyncio.get_running_loop()
+    port = await server.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.stop, signal.Signals(sig).name)
+    loop.call_later(args.max_seconds, server.stop, "time limit reached")
+    stdin_fd = sys.stdin.fileno() if args.watch_stdin else -1
+    if stdin_fd >= 0:
+
+        def on_stdin() -> None:
+            try:
+                data = os.read(stdin_fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(stdin_fd)
+                server.stop("stdin closed")
+
+        os.set_blocking(stdin_fd, False)
+        loop.add_reader(stdin_fd, on_stdin)
+    sys.stdout.write("PORT %d\n" % port)
+    sys.stdout.flush()
+    await server.wait_stopped()
+    if stdin_fd >= 0:
+        loop.remove_reader(stdin_fd)
+    return server
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Canned-reply MongoDB wire-protocol server on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--max-requests", type=int, default=50_000_000, help="stop after this many requests")
+    parser.add_argument("--max-seconds", type=float, default=3600.0, help="stop after this many seconds")
+    parser.add_argument("--max-connections", type=int, default=1000, help="refuse connections beyond this many")
+    parser.add_argument("--watch-stdin", action="store_true", help="stop when standard input is closed")
+    parser.add_argument("--quiet", action="store_true", help="no summary on stderr at exit")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("bad port")
+    started = time.monotonic()
+    server = asyncio.run(_serve(args))
+    if not args.quiet:
+        stats = server.stats
+        sys.stderr.write(
+            "canned_server: stopped (%s) after %.1fs: %d connections, %d requests, %d replies, commands %s\n"
+            % (
+                server.stop_reason,
+                time.monotonic() - started,
+                stats.connections,
+                stats.requests,
+                stats.replies,
+                dict(sorted(stats.commands.items())),
+            )
+        )
+    return 0
+
+
+class CannedServer:
+    """Start ``canned_server.py`` in its own process; a context manager.
+
+    ``with CannedServer() as server: server.port``.  ``server.pid`` is the
+    process id (for CPU placement).  On exit the process gets SIGTERM and is
+    waited for (killed if it does not stop in time).
+    """
+
+    def __init__(self, port: int = 0, python: str = sys.executable, extra_args=(), start_timeout: float = 30.0):
+        self.port = port
+        self.python = python
+        self.extra_args = list(extra_args)
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.stderr_text = ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self) -> int:
+        cmd = [self.python, os.path.abspath(__file__), "--port", str(self.port), "--watch-stdin"]
+        cmd += self.extra_args
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        line_box = []
+        reader = threading.Thread(target=lambda: line_box.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self.start_timeout)
+        line = line_box[0] if line_box else ""
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError("canned server did not start: %r %s" % (line, self.stderr_text))
+        self.port = int(line.split()[1])
+        return self.port
+
+    def stop(self, timeout: float = 10.0) -> int:
+        proc = self.proc
+        if proc is None:
+            return 0
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            _out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+        self.stderr_text = err or ""
+        return proc.returncode
+
+    def __enter__(self) -> "CannedServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
