@@ -167,6 +167,11 @@ class AgnosticBaseProperties(AgnosticBase):
         """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
         return wrapper_for_framework(self._framework)(self, obj)
 
+    def __iter__(self) -> Any:
+        # Without this, iter() would fall back to __getitem__(0), (1) ...
+        # which names sub-databases/collections forever.
+        raise TypeError(f"'{type(self).__name__}' object is not iterable")
+
     def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
         """A change stream on this client, database or collection, opened on first use.
 
@@ -1016,7 +1021,10 @@ class _BoundSession:
 
     def __enter__(self) -> AgnosticClientSession:
         if self._end_session:
-            raise TypeError("bind(end_session=True) needs 'async with': ending a session is a coroutine")
+            raise TypeError(
+                "bind() ends the session on exit, which needs 'async with' (a coroutine); "
+                "use 'with session.bind(end_session=False)' for a plain 'with'"
+            )
         self._binding = self._session.delegate.bind(end_session=False)
         self._binding.__enter__()
         return self._session
@@ -1132,14 +1140,23 @@ class AgnosticClientSession(AgnosticBase):
                     raise
                 return result
 
-    def bind(self, end_session: bool = False) -> _BoundSession:
+    def bind(self, end_session: bool = True) -> _BoundSession:
         """Use this session implicitly for operations in the block.
 
         ``async with session.bind():`` makes every operation started inside
         it (in this task) use the session without passing ``session=``; the
-        binding travels to the worker threads with the task's context.
+        binding travels to the worker threads with the task's context. As
+        with PyMongo's ``bind``, the session is ended on exit unless
+        ``end_session=False`` (which a plain ``with`` needs).
         """
         return _BoundSession(self, end_session)
+
+    def __copy__(self) -> Any:
+        # As PyMongo's: a copy would share the server session's state.
+        raise TypeError("A ClientSession cannot be copied, create a new session instead")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("A ClientSession cannot be copied, create a new session instead")
 
     async def __aenter__(self) -> AgnosticClientSession:
         return self

@@ -173,6 +173,12 @@ def test_calling_a_collection_raises_type_error_with_a_hint(client) -> None:
         client.list_databasez()
 
 
+def test_iteration_is_refused(client) -> None:
+    for obj in (client, client.db, client.db.coll):
+        with pytest.raises(TypeError, match="not iterable"):
+            iter(obj)
+
+
 def test_truth_value_is_refused(client) -> None:
     with pytest.raises(NotImplementedError):
         bool(client.db)

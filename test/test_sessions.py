@@ -149,7 +149,7 @@ async def test_bound_session_is_used_implicitly(framework, server_uri) -> None:
     try:
         collection = motor_client.motorlike_test.bound_session
         async with await motor_client.start_session() as session:
-            async with session.bind() as bound:
+            async with session.bind(end_session=False) as bound:
                 assert bound is session
                 await collection.insert_one({"x": 1})
                 await collection.find_one({"x": 1})

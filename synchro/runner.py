@@ -1,0 +1,409 @@
+"""``python -m synchro``: PyMongo's own tests through motorlike, with a parity report.
+
+For the selected test files of PyMongo's suite (the version installed
+here, see :mod:`synchro.suite`) the runner makes one pytest run with plain
+PyMongo (the baseline) and one through synchro per framework, each in a
+subprocess, each against a freshly started embedded test server (or all
+against ``MOTORLIKE_TEST_URI``). The report lists, per file, how many tests
+passed each way and the *gap*: tests that pass with plain PyMongo but not
+through synchro.
+
+When it starts the server itself, the runner first moves into a network
+namespace of its own (``unshare --net``) with only a loopback interface:
+PyMongo's tests name hosts such as ``cluster.example``, and there no
+packet can leave the machine. Everything that needs the package registry
+(the suite, the venvs) is prepared before that.
+
+Exit status: 0 when the gap is empty, 1 when it is not (unless
+``--allow-gap``), 2 when the run itself went wrong (a stale exclusion
+entry, pytest unable to run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from synchro import exclusions, suite
+
+#: The files CI runs, for both frameworks.
+CI_SELECTION = (
+    "test_collection.py",
+    "test_cursor.py",
+    "test_database.py",
+    "test_client.py",
+    "test_session.py",
+    "test_bulk.py",
+    "test_gridfs_bucket.py",
+    "test_change_stream.py",
+    "test_transactions.py",
+)
+
+FRAMEWORK_CHOICES = ("asyncio", "tornado", "both")
+INSIDE_NETNS_FLAG = "--inside-netns"
+
+
+def _log(message: str) -> None:
+    print(f"[synchro] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m synchro", description="Run PyMongo's test suite through motorlike.")
+    parser.add_argument(
+        "--framework",
+        choices=FRAMEWORK_CHOICES,
+        default=os.environ.get("SYNCHRO_FRAMEWORK") or "asyncio",
+        help="motorlike classes to test: asyncio, tornado or both (default: $SYNCHRO_FRAMEWORK or asyncio)",
+    )
+    parser.add_argument(
+        "--report",
+        default="synchro-report.json",
+        help="where to write the JSON report (with --framework both: one file per framework, "
+        "the framework's name added before the suffix)",
+    )
+    parser.add_argument("--full", action="store_true", help="run every synchronous test file of the suite")
+    parser.add_argument("--files", help="comma-separated test files to run instead of the CI selection")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds one test may take (default 120)")
+    parser.add_argument("--allow-gap", action="store_true", help="exit 0 even if the gap is not empty")
+    parser.add_argument("--no-netns", action="store_true", help="do not move into a private network namespace")
+    parser.add_argument("--logs", help="directory for the pytest logs (default: synchro-logs beside the report)")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression, passed to every run")
+    parser.add_argument(
+        "--no-server-exclusions",
+        action="store_true",
+        help="also run the tests excluded because the embedded server cannot run them (for a real mongod)",
+    )
+    parser.add_argument("--plain-only", action="store_true", help="run only the plain PyMongo baseline")
+    parser.add_argument(INSIDE_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def frameworks_of(option: str) -> list[str]:
+    return ["asyncio", "tornado"] if option == "both" else [option]
+
+
+def selected_files(options: argparse.Namespace, suite_root: pathlib.Path) -> list[str]:
+    if options.files:
+        files = [name.strip() for name in options.files.split(",") if name.strip()]
+    elif options.full:
+        files = sorted(path.name for path in (suite_root / "test").glob("test_*.py"))
+    else:
+        files = list(CI_SELECTION)
+    names = [pathlib.PurePath(name).name for name in files]
+    missing = [name for name in names if not (suite_root / "test" / name).exists()]
+    if missing:
+        raise SystemExit(f"not in PyMongo's suite: {', '.join(missing)}")
+    return names
+
+
+def report_paths(report: str, frameworks: list[str]) -> dict[str, pathlib.Path]:
+    """Where each framework's report goes; with several, PATH gets a summary of them."""
+    path = pathlib.Path(report).resolve()
+    if len(frameworks) == 1:
+        return {frameworks[0]: path}
+    return {name: path.with_name(f"{path.stem}-{name}{path.suffix}") for name in frameworks}
+
+
+# ---------------------------------------------------------------------------
+# Network namespace
+
+
+def _netns_available() -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    probe = subprocess.run([unshare, "--net", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def _bring_loopback_up() -> None:
+    ip = shutil.which("ip")
+    if ip is not None:
+        subprocess.run([ip, "link", "set", "lo", "up"], check=True)
+        return
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, siocgifflags, request)[:18])[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
+
+
+# ---------------------------------------------------------------------------
+# Runs
+
+
+def _server_address(uri: str) -> tuple[str, int]:
+    from pymongo.uri_parser import parse_uri
+
+    nodes = parse_uri(uri)["nodelist"]
+    host, port = nodes[0]
+    return host, port
+
+
+class ServerSource:
+    """A fresh embedded server per run, or MOTORLIKE_TEST_URI for all of them."""
+
+    def __init__(self) -> None:
+        from motorlike import testserver
+
+        self.testserver = testserver
+        self.fixed_uri = testserver.test_server_uri()
+
+    def describe(self) -> str:
+        return f"MOTORLIKE_TEST_URI={self.fixed_uri}" if self.fixed_uri else "embedded server (fresh per run)"
+
+    def open(self) -> Any:
+        return self.testserver.server_uri()
+
+
+def run_pytest(
+    *,
+    mode: str,
+    framework: str | None,
+    files: list[str],
+    uri: str,
+    suite_root: pathlib.Path,
+    python: pathlib.Path,
+    source_path: pathlib.Path,
+    entries: list[exclusions.Exclusion],
+    timeout: int,
+    log_path: pathlib.Path,
+    keyword: str | None,
+) -> dict:
+    """One pytest run of ``files``; returns the plugin's results."""
+    host, port = _server_address(uri)
+    with tempfile.TemporaryDirectory(prefix="synchro-run-") as scratch:
+        exclusions_file = pathlib.Path(scratch) / "exclusions.json"
+        exclusions_file.write_text(json.dumps([entry.as_dict() for entry in entries]))
+        results_file = pathlib.Path(scratch) / "results.json"
+        env = dict(os.environ)
+        for variable in ("MOTORLIKE_TEST_URI", "PYTHONHOME", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+            env.pop(variable, None)
+        env.update(
+            {
+                "PYTHONPATH": str(source_path),
+                "DB_IP": host,
+                "DB_PORT": str(port),
+                "SYNCHRO_MODE": mode,
+                "SYNCHRO_TEST_ROOT": str(suite_root / "test"),
+                "SYNCHRO_EXCLUSIONS": str(exclusions_file),
+                "SYNCHRO_RESULTS": str(results_file),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        if framework is not None:
+            env["SYNCHRO_FRAMEWORK"] = framework
+        command = [
+            str(python), "-m", "pytest",
+            "-p", "synchro.pytest_plugin",
+            "-p", "no:cacheprovider",
+            "-o", "addopts=",
+            "-o", "log_cli=false",
+            "-m", "default",
+            f"--timeout={timeout}",
+            "-rfE", "-v", "--color=no", "--durations=30",
+        ]
+        if keyword:
+            command += ["-k", keyword]
+        command += [f"test/{name}" for name in files]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with open(log_path, "w", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(command)}\n# DB_IP={host} DB_PORT={port} SYNCHRO_MODE={mode} SYNCHRO_FRAMEWORK={framework}\n")
+            log.flush()
+            completed = subprocess.run(command, cwd=suite_root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        elapsed = time.monotonic() - started
+        if not results_file.exists():
+            raise RuntimeError(f"pytest ({mode} {framework or ''}) wrote no results, exit {completed.returncode}; see {log_path}")
+        results = json.loads(results_file.read_text())
+    if completed.returncode not in (0, 1, 5):
+        raise RuntimeError(f"pytest ({mode} {framework or ''}) exited {completed.returncode}; see {log_path}")
+    results["seconds"] = round(elapsed, 1)
+    results["log"] = str(log_path)
+    counts: dict[str, int] = {}
+    for outcome in results["outcomes"].values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    _log(f"{mode:7} {framework or '':8} {elapsed:6.1f}s  " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return results
+
+
+def _file_of(node_id: str) -> str:
+    return pathlib.PurePosixPath(node_id.split("::", 1)[0]).name
+
+
+def build_report(
+    version: str, framework: str, files: list[str], plain: dict, synchro_results: dict, excluded: list[exclusions.Exclusion]
+) -> dict:
+    report_files: dict[str, dict] = {}
+    for name in files:
+        report_files[name] = {"plain_passed": 0, "synchro_passed": 0, "gap": [], "excluded": []}
+    for node, outcome in plain["outcomes"].items():
+        entry = report_files.get(_file_of(node))
+        if entry is not None and outcome == "passed":
+            entry["plain_passed"] += 1
+    for node, outcome in synchro_results["outcomes"].items():
+        entry = report_files.get(_file_of(node))
+        if entry is not None and outcome == "passed":
+            entry["synchro_passed"] += 1
+    synchro_outcomes = synchro_results["outcomes"]
+    for node, outcome in sorted(plain["outcomes"].items()):
+        if outcome != "passed":
+            continue
+        if synchro_outcomes.get(node) == "passed":
+            continue
+        if any(exclusions.matches(entry.id, node) for entry in excluded):
+            continue
+        entry = report_files.get(_file_of(node))
+        if entry is not None:
+            entry["gap"].append(node)
+    for entry in excluded:
+        target = report_files.get(_file_of(entry.id))
+        if target is not None:
+            target["excluded"].append({"id": entry.id, "runs": entry.runs, "reason": entry.reason})
+    return {
+        "pymongo_version": version,
+        "framework": framework,
+        "files": report_files,
+        "runs": {
+            "plain": {"seconds": plain.get("seconds"), "log": plain.get("log")},
+            "synchro": {"seconds": synchro_results.get("seconds"), "log": synchro_results.get("log")},
+        },
+        "gap_total": sum(len(entry["gap"]) for entry in report_files.values()),
+    }
+
+
+def format_table(report: dict) -> str:
+    rows = [("file", "plain passed", "synchro passed", "excluded", "gap")]
+    for name, entry in report["files"].items():
+        rows.append(
+            (
+                name,
+                str(entry["plain_passed"]),
+                str(entry["synchro_passed"]),
+                str(len(entry["excluded"])),
+                str(len(entry["gap"])),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            str(sum(e["plain_passed"] for e in report["files"].values())),
+            str(sum(e["synchro_passed"] for e in report["files"].values())),
+            str(sum(len(e["excluded"]) for e in report["files"].values())),
+            str(report["gap_total"]),
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"PyMongo {report['pymongo_version']} suite through synchro ({report['framework']})"]
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0 or index == len(rows) - 2:
+            lines.append("  ".join("-" * width for width in widths))
+    for name, entry in report["files"].items():
+        for node in entry["gap"]:
+            lines.append(f"  gap: {node}")
+    return "\n".join(lines)
+
+
+def run(options: argparse.Namespace) -> int:
+    version = suite.installed_pymongo_version()
+    suite_root = suite.suite_dir(version)
+    venv = suite.venv_dir(version)
+    source_path = suite.source_path_dir()
+    files = selected_files(options, suite_root)
+    frameworks = frameworks_of(options.framework)
+    reports = report_paths(options.report, frameworks)
+    logs = pathlib.Path(options.logs).resolve() if options.logs else next(iter(reports.values())).parent / "synchro-logs"
+
+    servers = ServerSource()
+    if servers.fixed_uri is None and not options.inside_netns:
+        # What the embedded server needs from the registry, before any namespace.
+        servers.testserver.ensure_server_venv()
+        if not options.no_netns:
+            if _netns_available():
+                _log("moving into a private network namespace (loopback only)")
+                command = [shutil.which("unshare"), "--net", "--", sys.executable, "-m", "synchro", *sys.argv[1:], INSIDE_NETNS_FLAG]
+                return subprocess.call(command)
+            _log("unshare --net is not available here: running in the machine's own network namespace")
+    if options.inside_netns:
+        _bring_loopback_up()
+
+    _log(f"PyMongo {version}; {len(files)} file(s); frameworks: {', '.join(frameworks)}; server: {servers.describe()}")
+    common = dict(
+        files=files,
+        suite_root=suite_root,
+        python=suite.venv_python(venv),
+        source_path=source_path,
+        timeout=options.timeout,
+        keyword=options.keyword,
+    )
+    stale: list[exclusions.Exclusion] = []
+
+    server_exclusions = not options.no_server_exclusions
+    plain_entries = exclusions.applicable("plain", [f"test/{name}" for name in files], server_exclusions=server_exclusions)
+    with servers.open() as uri:
+        plain = run_pytest(mode="plain", framework=None, uri=uri, entries=plain_entries, log_path=logs / "plain.log", **common)
+    if not options.keyword:
+        stale += exclusions.unmatched(plain_entries, plain["collected"])
+
+    status = 0
+    written: dict[str, dict] = {}
+    for framework in [] if options.plain_only else frameworks:
+        entries = exclusions.applicable(
+            "synchro", [f"test/{name}" for name in files], server_exclusions=server_exclusions
+        )
+        with servers.open() as uri:
+            results = run_pytest(
+                mode="synchro", framework=framework, uri=uri, entries=entries, log_path=logs / f"synchro-{framework}.log", **common
+            )
+        if not options.keyword:
+            stale += [entry for entry in exclusions.unmatched(entries, results["collected"]) if entry not in stale]
+        report = build_report(version, framework, files, plain, results, entries)
+        path = reports[framework]
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        written[framework] = report
+        print(format_table(report))
+        print(f"report: {path}")
+        if report["gap_total"] and not options.allow_gap:
+            status = max(status, 1)
+
+    if len(written) > 1:
+        summary_path = pathlib.Path(options.report).resolve()
+        summary = {
+            "pymongo_version": version,
+            "framework": "both",
+            "gap_total": sum(report["gap_total"] for report in written.values()),
+            "reports": {name: str(reports[name]) for name in written},
+            "gaps": {name: [node for entry in report["files"].values() for node in entry["gap"]] for name, report in written.items()},
+        }
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"summary: {summary_path}")
+
+    if stale:
+        try:
+            exclusions.check(stale, [])
+        except exclusions.StaleExclusionError as error:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    try:
+        return run(options)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
