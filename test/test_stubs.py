@@ -221,6 +221,8 @@ def _check_member(stub_class: str, cls: type, node: ast.stmt) -> list[str]:
 
 @pytest.mark.parametrize("module_name, class_name", list(_stub_classes()))
 def test_stub_members_match_the_runtime(module_name: str, class_name: str) -> None:
+    # Parameters come from PyMongo's signatures, which change between releases.
+    _skip_unless_same_pymongo()
     class_node = next(
         node for node in _parse(module_name).body if isinstance(node, ast.ClassDef) and node.name == class_name
     )
