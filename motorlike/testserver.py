@@ -188,7 +188,7 @@ def _venv_is_ready(venv: pathlib.Path) -> bool:
 
 
 @contextlib.contextmanager
-def _exclusive_file_lock(lock_path: pathlib.Path) -> Iterator[None]:
+def exclusive_file_lock(lock_path: pathlib.Path) -> Iterator[None]:
     """Hold an exclusive lock (e.g. between pytest-xdist workers building one venv)."""
     try:
         import fcntl
@@ -269,7 +269,7 @@ def ensure_server_venv() -> pathlib.Path:
             return venv
 
     lock_path = venv.with_name(venv.name + ".lock")
-    with _exclusive_file_lock(lock_path):
+    with exclusive_file_lock(lock_path):
         # Another process may have finished the build while we waited.
         if _venv_is_ready(venv):
             return venv

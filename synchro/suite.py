@@ -10,8 +10,6 @@ their recorded inputs are unchanged.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -22,7 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from typing import Iterator
+from motorlike.testserver import exclusive_file_lock
 
 CACHE_ENV = "SYNCHRO_CACHE"
 
@@ -52,17 +50,6 @@ def installed_pymongo_version() -> str:
     return importlib.metadata.version("pymongo")
 
 
-@contextlib.contextmanager
-def _locked(path: pathlib.Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _log(message: str) -> None:
     print(f"[synchro] {message}", file=sys.stderr, flush=True)
 
@@ -85,7 +72,7 @@ def suite_dir(version: str | None = None) -> pathlib.Path:
     marker = target / ".synchro-complete"
     if marker.exists():
         return target
-    with _locked(root / f".pymongo-{version}.lock"):
+    with exclusive_file_lock(root / f".pymongo-{version}.lock"):
         if marker.exists():
             return target
         sdist = _download_sdist(version, root / "sdist")
@@ -162,7 +149,7 @@ def venv_dir(version: str | None = None) -> pathlib.Path:
     wanted = json.dumps({"python": sys.version, "requirements": requirements}, sort_keys=True)
     if marker.exists() and marker.read_text() == wanted:
         return target
-    with _locked(root / f".venv-{python_tag}-{version}.lock"):
+    with exclusive_file_lock(root / f".venv-{python_tag}-{version}.lock"):
         if marker.exists() and marker.read_text() == wanted:
             return target
         if target.exists():
