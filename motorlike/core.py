@@ -894,8 +894,6 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
     __motor_class_name__ = "MotorChangeStream"
     __hash__ = None  # type: ignore[assignment]
 
-    resume_token = ReadOnlyProperty()
-
     def __init__(self, target: Any, pipeline: Any, options: Mapping[str, Any]) -> None:
         super().__init__(None)
         _, options = unwrap_arguments((), dict(options))
@@ -923,6 +921,11 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
         change = self._open_on_worker().try_next()
         if change is not None:
             self._received.append(change)
+
+    @property
+    def resume_token(self) -> Mapping[str, Any] | None:
+        """The token to resume after the last change seen; None before the stream opens."""
+        return None if self.delegate is None else self.delegate.resume_token
 
     @property
     def alive(self) -> bool:

@@ -59,6 +59,7 @@ async def test_watch_returns_at_once_without_io(framework: str, mock: MockServer
             assert isinstance(stream, AgnosticChangeStream)
             assert type(stream)._framework is type(client)._framework
             assert stream.alive
+            assert stream.resume_token is None
         # A round trip later, still nothing was sent for the streams.
         await client.admin.command("ping")
         await asyncio.sleep(0.05)
