@@ -81,7 +81,9 @@ def test_check_command_line() -> None:
 
 
 def test_every_stub_is_generated_and_shipped(fresh_stubs: dict[Path, str]) -> None:
-    assert set(fresh_stubs) == {_stub_path(name) for name in STUB_MODULES}
+    alias_stubs = {_stubgen.ALIAS_STUBS_DIR / _stub_path(name).name for name in STUB_MODULES}
+    alias_stubs.add(_stubgen.ALIAS_STUBS_DIR / "__init__.pyi")
+    assert set(fresh_stubs) == {_stub_path(name) for name in STUB_MODULES} | alias_stubs
     assert (PACKAGE / "py.typed").exists()
     pyproject = (REPO / "pyproject.toml").read_text()
     package_data = re.search(r"^motorlike = \[(.*)\]$", pyproject, re.MULTILINE)
@@ -453,3 +455,54 @@ def test_mypy_accepts_typical_code_and_rejects_misuse(tmp_path: Path) -> None:
             expected.add((number, marker.group(1)))
     assert not unexpected, output
     assert reported == expected, output
+
+
+_ALIAS_GOOD = '''
+from typing import assert_type
+
+from motor.core import AgnosticClientSession, _MotorTransactionContext
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorCursor
+from pymongo.results import InsertOneResult
+
+
+async def code(session: AgnosticClientSession) -> None:
+    collection = AsyncIOMotorClient()["db"]["coll"]
+    assert_type(collection, AsyncIOMotorCollection)
+    assert_type(await collection.insert_one({"x": 1}, session=session), InsertOneResult)
+    assert_type(collection.find().sort("x"), AsyncIOMotorCursor)
+    assert_type(session.start_transaction(), _MotorTransactionContext)
+'''
+
+_ALIAS_BAD = '''
+from motor.motor_asyncio import AsyncIOMotorClient
+
+
+async def misuse() -> None:
+    count: str = await AsyncIOMotorClient()["db"]["coll"].count_documents({})
+'''
+
+
+def test_motor_alias_stubs_give_type_checkers_motorlike(tmp_path: Path) -> None:
+    """stubs/motor-stubs: what ``import motor`` means to mypy with the alias in use."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install mypy)")
+    search = tmp_path / "search"
+    search.mkdir()
+    # MYPYPATH entries hold packages by import name: 'motor', not 'motor-stubs'.
+    (search / "motor").symlink_to(REPO / "stubs" / "motor-stubs")
+    (tmp_path / "mypy.ini").write_text(_MYPY_INI)
+
+    def run_mypy(source: str) -> subprocess.CompletedProcess:
+        (tmp_path / "sample.py").write_text(textwrap.dedent(source))
+        env = {**os.environ, "MYPYPATH": os.pathsep.join([str(search), str(REPO)])}
+        env.pop("PYTHONPATH", None)
+        return subprocess.run(
+            [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", str(tmp_path / ".cache"),
+             "--show-error-codes", "--no-error-summary", "sample.py"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+
+    good = run_mypy(_ALIAS_GOOD)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_mypy(_ALIAS_BAD)
+    assert "sample.py:6: error:" in bad.stdout and "[assignment]" in bad.stdout, bad.stdout + bad.stderr
