@@ -14,6 +14,14 @@ What it answers (OP_MSG, opcode 2013):
   batch of 101 (what a real server sends by default, or ``batchSize`` if the
   request gives a smaller one) with a nonzero cursor id, and one ``getMore``
   that answers the rest with cursor id 0.
+* ``find`` on collection ``huge``: 1,000,000 small documents (``--huge-count``),
+  streamed in batches of the cursor's ``batchSize`` (from the ``find`` for the
+  first batch, from each ``getMore`` for the next; 1,000 if none is given, at
+  most 100,000) until all were served; ``limit`` and ``singleBatch`` are
+  honoured.  One batch is encoded once per size and reused with only the
+  cursor id patched in, so the server stays cheap; ``_id`` runs from 0 to the
+  batch's length - 1 in every batch.  The cursor id carries the total and the
+  number served so far, so any connection can answer its ``getMore``.
 * ``find`` with a filter on ``_id``: one small document with that ``_id``.
 * any other ``find``, ``aggregate``, ``listCollections``, ``listIndexes``: an
   empty cursor.
@@ -77,6 +85,18 @@ DEFAULT_FIRST_BATCH = 101
 # getMore on any connection knows where to go on from without server state.
 BIG_CURSOR_BASE = 0x5EED_0000_0000
 
+HUGE_COLLECTION = "huge"
+HUGE_COUNT = 1_000_000
+HUGE_DEFAULT_BATCH = 1000
+HUGE_MAX_BATCH = 100_000
+# A cursor id on `huge`: tag in bits 56-62, total in bits 28-55, number of
+# documents already served in bits 0-27.
+HUGE_CURSOR_TAG = 0x48 << 56
+HUGE_FIELD_MASK = (1 << 28) - 1
+HUGE_MAX_COUNT = HUGE_FIELD_MASK
+_HUGE_ID_SENTINEL = 0x7A7A_7A7A_7A7A_7A7A
+_HUGE_TEMPLATE_LIMIT = 64
+
 _HEADER = struct.Struct("<iiii")
 _INT32 = struct.Struct("<i")
 _UINT32 = struct.Struct("<I")
@@ -91,6 +111,25 @@ def _small_doc(_id):
 
 def _big_doc(i):
     return {"_id": i, "x": i, "s": "abcdefghij"}
+
+
+def huge_cursor_id(total: int, served: int) -> int:
+    """The cursor id of a ``huge`` cursor that has served ``served`` of ``total`` documents."""
+    return HUGE_CURSOR_TAG | (total << 28) | served
+
+
+def parse_huge_cursor_id(cursor_id: int):
+    """(total, served) from a ``huge`` cursor id, or None if it is not one."""
+    if cursor_id <= 0 or cursor_id & ~((1 << 56) - 1) != HUGE_CURSOR_TAG:
+        return None
+    return (cursor_id >> 28) & HUGE_FIELD_MASK, cursor_id & HUGE_FIELD_MASK
+
+
+def _huge_batch_size(value) -> int:
+    """The batch size to serve for a requested ``batchSize`` (None, 0: the default)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return HUGE_DEFAULT_BATCH
+    return min(value, HUGE_MAX_BATCH)
 
 
 def _first_key(doc: bytes, start: int = 0) -> str:
@@ -120,6 +159,8 @@ class Replies:
         self.write_zero = bson.encode({"n": 0, "ok": 1.0})
         self.big_docs = [_big_doc(i) for i in range(BIG_COUNT)]
         self._cache = {}
+        self.huge_count = HUGE_COUNT
+        self._huge_templates = {}  # (batch key, length, ns) -> (encoded reply, offset of the cursor id)
 
     def hello(self, connection_id: int, legacy: bool) -> bytes:
         doc = {"helloOk": True}
@@ -173,6 +214,36 @@ class Replies:
             return {"cursor": {"nextBatch": docs, "id": bson.Int64(0), "ns": ns}, "ok": 1.0}
 
         return self._cached(("big_rest", ns, first), build)
+
+    def huge_batch(self, ns: str, first: bool, length: int, cursor_id: int) -> bytes:
+        """A ``huge`` batch of ``length`` documents: a cached encoding with ``cursor_id`` patched in."""
+        key = ("firstBatch" if first else "nextBatch", length, ns)
+        entry = self._huge_templates.get(key)
+        if entry is None:
+            docs = [_big_doc(i) for i in range(length)]
+            body = bson.encode(
+                {"cursor": {key[0]: docs, "id": bson.Int64(_HUGE_ID_SENTINEL), "ns": ns}, "ok": 1.0}
+            )
+            offset = body.rindex(b"\x12id\x00" + struct.pack("<q", _HUGE_ID_SENTINEL)) + 4
+            if len(self._huge_templates) >= _HUGE_TEMPLATE_LIMIT:
+                self._huge_templates.clear()
+            entry = self._huge_templates[key] = (body, offset)
+        body, offset = entry
+        return body[:offset] + struct.pack("<q", cursor_id) + body[offset + 8 :]
+
+    def huge_find(self, ns: str, cmd) -> bytes:
+        total = self.huge_count
+        limit = cmd.get("limit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            total = min(total, limit)
+        length = min(_huge_batch_size(cmd.get("batchSize")), total)
+        done = length >= total or bool(cmd.get("singleBatch"))
+        return self.huge_batch(ns, True, length, 0 if done else huge_cursor_id(total, length))
+
+    def huge_get_more(self, ns: str, total: int, served: int, cmd) -> bytes:
+        length = min(_huge_batch_size(cmd.get("batchSize")), total - served)
+        served += length
+        return self.huge_batch(ns, False, length, 0 if served >= total else huge_cursor_id(total, served))
 
     def by_id(self, ns: str, _id) -> bytes:
         try:
@@ -329,6 +400,8 @@ class WireProtocol(asyncio.Protocol):
             cmd = bson.decode(body)
             coll = cmd["find"]
             ns = "%s.%s" % (cmd.get("$db", "test"), coll)
+            if coll == HUGE_COLLECTION:
+                return replies.huge_find(ns, cmd)
             if coll == BIG_COLLECTION:
                 first = DEFAULT_FIRST_BATCH
                 batch_size = cmd.get("batchSize")
@@ -348,6 +421,11 @@ class WireProtocol(asyncio.Protocol):
             cmd = bson.decode(body)
             coll = cmd.get("collection", "")
             ns = "%s.%s" % (cmd.get("$db", "test"), coll)
+            if coll == HUGE_COLLECTION:
+                state = parse_huge_cursor_id(int(cmd.get("getMore", 0)))
+                if state is not None and state[1] < state[0]:
+                    return replies.huge_get_more(ns, state[0], state[1], cmd)
+                return replies.error("cursor id %s not found" % cmd.get("getMore"), code=43)
             first = int(cmd.get("getMore", 0)) - BIG_CURSOR_BASE
             if coll == BIG_COLLECTION and 0 < first < BIG_COUNT:
                 return replies.big_rest(ns, first)
@@ -403,11 +481,14 @@ class WireProtocol(asyncio.Protocol):
 
 
 class CannedWireServer:
-    def __init__(self, port: int = 0, max_requests: int = 50_000_000, max_connections: int = 1000) -> None:
+    def __init__(
+        self, port: int = 0, max_requests: int = 50_000_000, max_connections: int = 1000, huge_count: int = HUGE_COUNT
+    ) -> None:
         self.port = port
         self.max_requests = max_requests
         self.max_connections = max_connections
         self.replies = Replies()
+        self.replies.huge_count = huge_count
         self.stats = Stats()
         self.next_request_id = 0
         self._stopped = None
@@ -440,7 +521,7 @@ class CannedWireServer:
 
 
 async def _serve(args) -> CannedWireServer:
-    server = CannedWireServer(args.port, args.max_requests, args.max_connections)
+    server = CannedWireServer(args.port, args.max_requests, args.max_connections, args.huge_count)
     loop = asyncio.get_running_loop()
     port = await server.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -477,10 +558,15 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=float, default=3600.0, help="stop after this many seconds")
     parser.add_argument("--max-connections", type=int, default=1000, help="refuse connections beyond this many")
     parser.add_argument("--watch-stdin", action="store_true", help="stop when standard input is closed")
+    parser.add_argument(
+        "--huge-count", type=int, default=HUGE_COUNT, help="documents a find on `huge` streams (default 1,000,000)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr at exit")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("bad port")
+    if not 0 <= args.huge_count <= HUGE_MAX_COUNT:
+        parser.error("--huge-count must be between 0 and %d" % HUGE_MAX_COUNT)
     started = time.monotonic()
     server = asyncio.run(_serve(args))
     if not args.quiet:
