@@ -51,15 +51,14 @@ Method
   file is deleted after its measurement.  mongoeco answers a find on the
   chunks with every chunk in one reply whatever its size (a real mongod stops
   a batch at 16 MiB), which PyMongo refuses above 48 MB; so downloads through
-  PyMongo's own GridOut (Motor, sync PyMongo, every ``download_to_stream``)
-  get mongod's batches: when the driver leaves the chunk cursor's batch size
-  to the server, it is set to 64 chunks (16 MiB).  motorlike's GridOut sets
-  its own (``motorlike.motor_gridfs.CHUNK_BATCH_BYTES``, 16 chunks).  One row
-  shows mongoeco's own batches.
-* "What if" rows change one setting inside the worker (never motorlike's
-  files) to show the effect of a possible fix: PyMongo's GridIn upload
-  buffer (``gridfs.synchronous.grid_file._UPLOAD_BUFFER_SIZE``), motorlike's
-  ``CHUNK_BATCH_BYTES``, and bounded batches for ``download_to_stream``.
+  PyMongo's own GridOut (Motor, sync PyMongo) get mongod's batches: when the
+  driver leaves the chunk cursor's batch size to the server, it is set to 64
+  chunks (16 MiB).  motorlike's GridOut, which its ``download_to_stream``
+  uses too, sets its own (``motorlike.motor_gridfs.CHUNK_BATCH_BYTES``).
+* "What if" rows change one motorlike setting inside the worker (never
+  motorlike's files) to show what it buys: the upload buffer
+  (``motorlike.motor_gridfs.UPLOAD_BUFFER_BYTES``, here set to PyMongo's own
+  48 MB) and the chunk batch (``CHUNK_BATCH_BYTES``).
 * Figures are the median over ``--repeat`` runs (default 3); the "worst run"
   column is the largest growth of any run, RSS or traced.
 
@@ -147,40 +146,14 @@ def _gridfs_cases():
             if method.startswith("download"):
                 settings["default_chunk_batch"] = MONGOD_BATCH_CHUNKS
             cases.append(("%s/%s" % (method, driver), driver, method, settings, ""))
-    flush_each_chunk = "what if: GridIn sends every chunk as it fills (upload buffer 255 KiB)"
-    cases += [
-        ("upload_from_stream/motorlike/flush", "motorlike", "upload_from_stream", {"upload_buffer": CHUNK_SIZE},
-         flush_each_chunk),
-        ("upload_write/motorlike/flush", "motorlike", "upload_write", {"upload_buffer": CHUNK_SIZE}, flush_each_chunk),
-        (
-            "download_iter/motorlike/batch1",
-            "motorlike",
-            "download_iter",
-            {"chunk_batch_bytes": MiB, "default_chunk_batch": MONGOD_BATCH_CHUNKS},
-            "what if: CHUNK_BATCH_BYTES = 1 MiB (4 chunks)",
-        ),
-        (
-            "download_iter/motorlike/batch_chunk",
-            "motorlike",
-            "download_iter",
-            {"chunk_batch_bytes": CHUNK_SIZE, "default_chunk_batch": MONGOD_BATCH_CHUNKS},
-            "what if: CHUNK_BATCH_BYTES = 255 KiB (1 chunk)",
-        ),
-        (
-            "download_to_stream/motorlike/bounded",
-            "motorlike",
-            "download_to_stream",
-            {"default_chunk_batch": 4 * MiB // CHUNK_SIZE},
-            "what if: download_to_stream in batches of CHUNK_BATCH_BYTES (4 MiB)",
-        ),
-        (
-            "download_to_stream/motorlike/asis",
-            "motorlike",
-            "download_to_stream",
-            {},
-            "mongoeco's own batches (the whole file in one reply)",
-        ),
-    ]
+    pymongo_buffer = "what if: UPLOAD_BUFFER_BYTES = 48 MB (PyMongo's own buffer)"
+    for method in ("upload_from_stream", "upload_write"):
+        cases.append(("%s/motorlike/pymongo_buffer" % method, "motorlike", method,
+                      {"upload_buffer": 48_000_000}, pymongo_buffer))
+    for mib in (1, 4):
+        cases.append(("download_iter/motorlike/batch%dm" % mib, "motorlike", "download_iter",
+                      {"chunk_batch_bytes": mib * MiB, "default_chunk_batch": MONGOD_BATCH_CHUNKS},
+                      "what if: CHUNK_BATCH_BYTES = %d MiB (%d chunks)" % (mib, mib * MiB // CHUNK_SIZE)))
     return cases
 
 
@@ -423,14 +396,11 @@ class Sink:
 
 def _apply_settings(settings: dict) -> None:
     """The worker-only changes of a case: mongod-like batches and "what if" settings."""
-    if settings.get("upload_buffer"):
-        import gridfs.synchronous.grid_file as grid_file
-
-        grid_file._UPLOAD_BUFFER_SIZE = settings["upload_buffer"]
-    if settings.get("chunk_batch_bytes"):
+    if settings.get("upload_buffer") or settings.get("chunk_batch_bytes"):
         import motorlike.motor_gridfs as motor_gridfs
 
-        motor_gridfs.CHUNK_BATCH_BYTES = settings["chunk_batch_bytes"]
+        motor_gridfs.UPLOAD_BUFFER_BYTES = settings.get("upload_buffer", motor_gridfs.UPLOAD_BUFFER_BYTES)
+        motor_gridfs.CHUNK_BATCH_BYTES = settings.get("chunk_batch_bytes", motor_gridfs.CHUNK_BATCH_BYTES)
     if settings.get("default_chunk_batch"):
         from gridfs.synchronous.grid_file import GridOutChunkIterator
 
@@ -772,6 +742,13 @@ def _cell(value, unit: int) -> str:
     return "%.2f (%.1f)" % (value / MiB, value / unit)
 
 
+def _size_text(size: int) -> str:
+    """A byte count as KiB or MiB, with its number of default chunks."""
+    text = "%d MiB" % (size // MiB) if size % MiB == 0 else "%d KiB" % (size // 1024)
+    chunks = size // CHUNK_SIZE
+    return "%s, %d chunk%s" % (text, chunks, "" if chunks == 1 else "s")
+
+
 def _error_row(summary: dict, leading: list, columns: int) -> str:
     cells = leading + ["error: %s" % "; ".join(summary["errors"])[:200]]
     cells += [""] * (columns - len(cells))
@@ -849,9 +826,11 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
     lines.append(
         "Downloads through PyMongo's own GridOut get a mongod's batches, %d chunks (16 MiB), where the driver "
         "leaves the chunk cursor's batch size to the server; motorlike's GridOut asks for `CHUNK_BATCH_BYTES` "
-        "(4 MiB, 16 chunks) itself.  A \"what if\" row changes one setting in its own process only.  Figures in "
-        "parentheses are in chunk sizes.  RSS can exceed traced memory when freed blocks stay with the allocator "
-        "(in another thread's malloc arena, say); the \"worst run\" column shows such outliers." % MONGOD_BATCH_CHUNKS)
+        "(%s) itself, and its GridIn sends chunks once `UPLOAD_BUFFER_BYTES` (%s) wait.  A \"what if\" row "
+        "changes one setting in its own process only.  Figures in parentheses are in chunk sizes.  RSS can exceed "
+        "traced memory when freed blocks stay with the allocator (in another thread's malloc arena, say); the "
+        "\"worst run\" column shows such outliers." % (
+            MONGOD_BATCH_CHUNKS, _size_text(meta["chunk_batch_bytes"]), _size_text(meta["upload_buffer_bytes"])))
     lines.append("")
     header = [
         "operation", "driver", "setting", "time (s)", "RSS growth, MiB (chunks)", "traced growth, MiB (chunks)",
@@ -890,32 +869,26 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         return lines
     text = (
         "GridFS, %d MiB, growth in chunk sizes (traced, median; RSS in the table).  Uploads: motorlike %s "
-        "(`upload_from_stream`) and %s (`write`), Motor %s and %s, PyMongo %s and %s: PyMongo's GridIn, which "
-        "all three use, collects chunk documents until 48 MB (its `_UPLOAD_BUFFER_SIZE`, the maximum message "
-        "size) before one `insert_many` that encodes them all at once: the upload peaks near %s traced, about "
-        "twice the smaller of the file and 48 MB; sending every chunk as it fills would bring motorlike to %s and %s chunks "
-        "(%s and %s, against %s and %s as is).  Downloads: motorlike's `open_download_stream` + `async for` "
-        "peaks at %s chunks (its batches are %d MiB, and a batch's reply and the chunks decoded from it are "
-        "alive together), against %s "
-        "(Motor) and %s (PyMongo) with a mongod's 16 MiB batches; motorlike's `download_to_stream` goes "
-        "through PyMongo's own GridOut without motorlike's bound and peaks at %s like theirs (%s with mongoeco's "
-        "own batches), %s with the bound.  `CHUNK_BATCH_BYTES` of 1 MiB gives %s chunks, of one chunk %s "
-        "(%s, %s, against %s)." % (
+        "(`upload_from_stream`) and %s (`write`), Motor %s and %s, PyMongo %s and %s.  PyMongo's GridIn, which "
+        "Motor uses, collects chunk documents until 48 MB (its `_UPLOAD_BUFFER_SIZE`, the maximum message size) "
+        "before one `insert_many` that encodes them all at once, so it peaks near twice the smaller of the file "
+        "and 48 MB; motorlike's sends them once `UPLOAD_BUFFER_BYTES` wait (%s and %s, against %s and %s with "
+        "PyMongo's buffer, which peaks at %s and %s chunks).  Downloads: motorlike's `open_download_stream` + "
+        "`async for` peaks at %s chunks and its `download_to_stream` at %s, against %s and %s (Motor) and %s and "
+        "%s (PyMongo) with a mongod's 16 MiB batches; a batch's reply and the chunks decoded from it are alive "
+        "together, so batches of 1 MiB give %s chunks and of 4 MiB %s (%s, %s, against %s as is)." % (
             size_mib,
             chunks("upload_from_stream/motorlike"), chunks("upload_write/motorlike"),
             chunks("upload_from_stream/motor"), chunks("upload_write/motor"),
             chunks("upload_from_stream/pymongo"), chunks("upload_write/pymongo"),
-            traced("upload_write/motorlike"),
-            chunks("upload_from_stream/motorlike/flush"), chunks("upload_write/motorlike/flush"),
-            seconds("upload_from_stream/motorlike/flush"), seconds("upload_write/motorlike/flush"),
             seconds("upload_from_stream/motorlike"), seconds("upload_write/motorlike"),
-            chunks("download_iter/motorlike"), 4, chunks("download_iter/motor"), chunks("download_iter/pymongo"),
-            chunks("download_to_stream/motorlike"),
-            "a failure" if not cases.get("download_to_stream/motorlike/asis", {}).get("n")
-            else chunks("download_to_stream/motorlike/asis") + " chunks",
-            chunks("download_to_stream/motorlike/bounded"),
-            chunks("download_iter/motorlike/batch1"), chunks("download_iter/motorlike/batch_chunk"),
-            seconds("download_iter/motorlike/batch1"), seconds("download_iter/motorlike/batch_chunk"),
+            seconds("upload_from_stream/motorlike/pymongo_buffer"), seconds("upload_write/motorlike/pymongo_buffer"),
+            chunks("upload_from_stream/motorlike/pymongo_buffer"), chunks("upload_write/motorlike/pymongo_buffer"),
+            chunks("download_iter/motorlike"), chunks("download_to_stream/motorlike"),
+            chunks("download_iter/motor"), chunks("download_to_stream/motor"),
+            chunks("download_iter/pymongo"), chunks("download_to_stream/pymongo"),
+            chunks("download_iter/motorlike/batch1m"), chunks("download_iter/motorlike/batch4m"),
+            seconds("download_iter/motorlike/batch1m"), seconds("download_iter/motorlike/batch4m"),
             seconds("download_iter/motorlike")))
     ok = all((_worst(cases[c], CHUNK_SIZE) or 1e9) <= FEW_CHUNKS for c in plain)
     text += "  motorlike as it is %s \"within a few chunk sizes\" (at most %d in every run, RSS and traced)." % (
@@ -998,6 +971,8 @@ def main(argv=None) -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
+    import motorlike.motor_gridfs as motor_gridfs  # the settings to report; measured in the workers only
+
     result = {
         "meta": {
             "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
@@ -1006,6 +981,8 @@ def main(argv=None) -> int:
             "cpu_model": _cpu_model(),
             "loadavg": "%.2f %.2f %.2f" % os.getloadavg(),
             "versions": _versions(),
+            "chunk_batch_bytes": motor_gridfs.CHUNK_BATCH_BYTES,
+            "upload_buffer_bytes": motor_gridfs.UPLOAD_BUFFER_BYTES,
             "repeat": repeat,
             "quick": args.quick,
             "sizes": sizes,

@@ -29,6 +29,8 @@ import warnings
 from typing import Any, Callable
 
 from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor
+from bson import ObjectId
+from pymongo.common import validate_string
 from pymongo.errors import InvalidOperation
 
 from motorlike.core import AgnosticBaseCursor, AgnosticCollection, AgnosticCursor, AgnosticDatabase
@@ -73,8 +75,16 @@ def _detach_chunk_iterator(grid_out: GridOut) -> Any:
 
 #: Upper bound on the chunk data one batch of a GridOut's chunk cursor brings.
 #: PyMongo leaves the batch to the server, which fills up to 16 MiB: the
-#: whole of a smaller file would sit in the cursor's buffer at once.
-CHUNK_BATCH_BYTES = 4 << 20
+#: whole of a smaller file would sit in the cursor's buffer at once. One
+#: default chunk per batch keeps a download at a few chunks of memory; the
+#: extra getMore per chunk is small next to moving 255 KiB.
+CHUNK_BATCH_BYTES = DEFAULT_CHUNK_SIZE
+
+#: Upper bound on the chunk data a GridIn collects before sending it.
+#: PyMongo's own GridIn collects up to its maximum message size (48 MB) for
+#: one insert_many, so an upload holds about twice that in memory. PyMongo's
+#: own, smaller limits (chunk count, buffer size) still apply.
+UPLOAD_BUFFER_BYTES = DEFAULT_CHUNK_SIZE
 
 
 class _BatchedChunks:
@@ -100,11 +110,60 @@ class _BatchedChunks:
         return getattr(self._collection, name)
 
 
-def _bound_chunk_batches(grid_out: GridOut) -> None:
+def _bound_chunk_batches(grid_out: GridOut) -> GridOut:
     """Make the GridOut read its chunks in batches of about CHUNK_BATCH_BYTES."""
     chunks = grid_out._chunks
     if not isinstance(chunks, _BatchedChunks):
         grid_out._chunks = _BatchedChunks(chunks, grid_out)
+    return grid_out
+
+
+class _BoundedGridIn(GridIn):
+    """PyMongo's GridIn, sending its chunks once UPLOAD_BUFFER_BYTES are waiting."""
+
+    def _flush_data(self, data: Any, force: bool = False) -> None:
+        # Every chunk waiting is a full one: only the last can be short.
+        waiting = (len(self._buffered_docs) + 1) * self.chunk_size
+        super()._flush_data(data, force=force or waiting >= UPLOAD_BUFFER_BYTES)
+
+
+class _BoundedGridFSBucket(GridFSBucket):
+    """PyMongo's GridFSBucket whose streams hold a few chunks, not whole batches.
+
+    Its own ``upload_from_stream(_with_id)`` and ``download_to_stream(_by_name)``
+    go through the ``open_*_stream`` methods, so they are bounded too.
+    """
+
+    def open_upload_stream(
+        self, filename: str, chunk_size_bytes: int | None = None, metadata: Any = None, session: Any = None
+    ) -> GridIn:
+        return self.open_upload_stream_with_id(ObjectId(), filename, chunk_size_bytes, metadata, session)
+
+    def open_upload_stream_with_id(
+        self,
+        file_id: Any,
+        filename: str,
+        chunk_size_bytes: int | None = None,
+        metadata: Any = None,
+        session: Any = None,
+    ) -> GridIn:
+        validate_string("filename", filename)
+        fields: dict[str, Any] = {
+            "_id": file_id,
+            "filename": filename,
+            "chunk_size": self._chunk_size_bytes if chunk_size_bytes is None else chunk_size_bytes,
+        }
+        if metadata is not None:
+            fields["metadata"] = metadata
+        return _BoundedGridIn(self._collection, session=session, **fields)
+
+    def open_download_stream(self, file_id: Any, session: Any = None) -> GridOut:
+        return _bound_chunk_batches(super().open_download_stream(file_id, session=session))
+
+    def open_download_stream_by_name(
+        self, filename: str, revision: int = -1, session: Any = None
+    ) -> GridOut:
+        return _bound_chunk_batches(super().open_download_stream_by_name(filename, revision, session=session))
 
 
 def _generated(declaration: type, framework: Any) -> type:
@@ -200,7 +259,7 @@ class AgnosticGridFSBucket(AgnosticBase):
             raise TypeError(f"First argument to {type(self).__name__} must be {database_class.__name__}, not {database!r}")
         self._database = database
         super().__init__(
-            GridFSBucket(
+            _BoundedGridFSBucket(
                 database.delegate,
                 bucket_name,
                 chunk_size_bytes=chunk_size_bytes,
@@ -314,7 +373,7 @@ class AgnosticGridIn(AgnosticBase):
         self._root_collection = root_collection
         if delegate is None:
             (session,), kwargs = unwrap_arguments((session,), kwargs)
-            delegate = GridIn(root_collection.delegate, session=session, **kwargs)
+            delegate = _BoundedGridIn(root_collection.delegate, session=session, **kwargs)
         super().__init__(delegate)
 
     @classmethod

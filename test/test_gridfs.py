@@ -474,6 +474,83 @@ async def test_chunk_cursor_batches_are_bounded(bucket, monkeypatch):
     assert grid_out.delegate._chunk_iter._cursor._batch_size == 3
 
 
+class ChunkCommandRecorder(monitoring.CommandListener):
+    """Records the commands sent to a bucket's chunks collection."""
+
+    def __init__(self, bucket_name: str) -> None:
+        self.chunks = f"{bucket_name}.chunks"
+        self.commands: list[dict] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        if command.get(event.command_name) == self.chunks or command.get("collection") == self.chunks:
+            self.commands.append(dict(command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def inserted_per_command(self) -> list[int]:
+        return [len(c["documents"]) for c in self.commands if "insert" in c]
+
+
+@pytest.fixture
+def recorded_bucket(framework, server_uri, db, bucket_name):
+    """A bucket on a client of its own that records its chunk commands."""
+    recorder = ChunkCommandRecorder(bucket_name)
+    monitored = make_client(framework, server_uri, event_listeners=[recorder])
+    yield gridfs_class(framework, "GridFSBucket")(monitored[db.name], bucket_name), recorder
+    monitored.close()
+
+
+async def test_uploads_send_chunks_as_the_buffer_fills(recorded_bucket, monkeypatch):
+    bucket, recorder = recorded_bucket
+    # PyMongo alone would collect up to 48 MB of chunks for one insert.
+    monkeypatch.setattr(motor_gridfs, "UPLOAD_BUFFER_BYTES", 30)
+    data = bytes(range(95))  # 10 chunks of 10 bytes, the last one short
+    await bucket.upload_from_stream("from-stream", data, chunk_size_bytes=10)
+    assert recorder.inserted_per_command() == [3, 3, 3, 1]
+
+    recorder.commands.clear()
+    grid_in = bucket.open_upload_stream("written", chunk_size_bytes=10)
+    await grid_in.write(data[:25])
+    # Two full chunks wait in the buffer: nothing sent yet.
+    assert recorder.inserted_per_command() == []
+    await grid_in.write(data[25:])
+    assert recorder.inserted_per_command() == [3, 3, 3]
+    await grid_in.close()
+    assert recorder.inserted_per_command() == [3, 3, 3, 1]
+    assert await (await bucket.open_download_stream(grid_in._id)).read() == data
+
+
+async def test_default_upload_sends_every_chunk_alone(recorded_bucket):
+    bucket, recorder = recorded_bucket
+    size = 2 * motor_gridfs.DEFAULT_CHUNK_SIZE + 1000
+    await bucket.upload_from_stream("default", bytes(size))
+    assert recorder.inserted_per_command() == [1, 1, 1]
+
+
+async def test_download_to_stream_reads_bounded_batches(recorded_bucket, monkeypatch):
+    bucket, recorder = recorded_bucket
+    monkeypatch.setattr(motor_gridfs, "CHUNK_BATCH_BYTES", 30)
+    data = bytes(range(95))
+    file_id = await bucket.upload_from_stream("bounded", data, chunk_size_bytes=10)
+    for download in (
+        lambda sink: bucket.download_to_stream(file_id, sink),
+        lambda sink: bucket.download_to_stream_by_name("bounded", sink),
+    ):
+        recorder.commands.clear()
+        sink = io.BytesIO()
+        await download(sink)
+        assert sink.getvalue() == data
+        finds = [c for c in recorder.commands if "find" in c]
+        get_mores = [c for c in recorder.commands if "getMore" in c]
+        assert [c.get("batchSize") for c in finds] == [3]
+        assert len(get_mores) == 3 and all(c.get("batchSize") == 3 for c in get_mores)
+
+
 # ---------------------------------------------------------------------------
 # Construction
 
