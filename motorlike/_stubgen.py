@@ -123,9 +123,10 @@ HEADER = (
 
 
 def pymongo_version() -> str:
+    """PyMongo's release series, ``major.minor``: patch releases keep their signatures."""
     import pymongo
 
-    return pymongo.version
+    return ".".join(str(part) for part in pymongo.version_tuple[:2])
 
 
 def recorded_pymongo_version(stub_text: str) -> str | None:

@@ -58,7 +58,8 @@ def fresh_stubs() -> dict[Path, str]:
 
 def _skip_unless_same_pymongo() -> None:
     # What the stubs say depends on PyMongo's signatures: they are checked
-    # against the PyMongo version their header names.
+    # against the PyMongo release series their header names (the test extra
+    # pins that series, so this only skips outside the test environment).
     recorded = _stubgen.recorded_pymongo_version(_stub_path("motorlike.core").read_text())
     installed = _stubgen.pymongo_version()
     if recorded != installed:
