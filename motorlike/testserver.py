@@ -133,8 +133,9 @@ def _pyenv_pythons() -> list[str]:
 def find_server_python() -> tuple[str, tuple[int, int]]:
     """A Python >= 3.13 to build the server venv with, and its version.
 
-    Looked for in order: ``MOTORLIKE_SERVER_PYTHON``; ``python3.13`` and
-    ``python3.14`` on PATH; ``$(pyenv root)/versions/3.1[3-9]*/bin/python``.
+    Looked for in order: ``MOTORLIKE_SERVER_PYTHON``; this interpreter;
+    ``python3.13`` ... ``python3.19`` and ``python3`` on PATH;
+    ``$(pyenv root)/versions/3.1[3-9]*/bin/python``.
     """
     explicit = os.environ.get(SERVER_PYTHON_ENV)
     if explicit:
@@ -146,7 +147,8 @@ def find_server_python() -> tuple[str, tuple[int, int]]:
             )
         return explicit, version
 
-    candidates = [path for path in map(shutil.which, ("python3.13", "python3.14")) if path]
+    names = [f"python3.{minor}" for minor in range(MINIMUM_SERVER_PYTHON[1], 20)] + ["python3"]
+    candidates = [sys.executable] + [path for path in map(shutil.which, names) if path]
     candidates += _pyenv_pythons()
     for candidate in candidates:
         version = _python_version(candidate)

@@ -331,8 +331,30 @@ def test_concurrent_callers_build_the_venv_once(tmp_path, monkeypatch):
     assert not overlaps
 
 
+def _fake_python(directory, name, version):
+    script = directory / name
+    script.write_text(f"#!/bin/sh\necho {version}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_server_python_found_as_plain_python3(tmp_path, monkeypatch):
+    monkeypatch.delenv("MOTORLIKE_SERVER_PYTHON", raising=False)
+    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "this-python", "3 11"))
+    _fake_python(tmp_path, "python3.13", "3 12")  # a stale shim: its name lies
+    python3 = _fake_python(tmp_path, "python3", "3 15")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    assert testserver.find_server_python() == (python3, (3, 15))
+
+    # The running interpreter comes first when it is new enough.
+    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "this-python", "3 13"))
+    assert testserver.find_server_python() == (sys.executable, (3, 13))
+
+
 def test_missing_python_error_names_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.delenv("MOTORLIKE_SERVER_PYTHON", raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no python3.13 / pyenv here
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     with pytest.raises(RuntimeError, match=r"needs Python >= 3\.13.*MOTORLIKE_SERVER_PYTHON.*MOTORLIKE_TEST_URI"):
