@@ -1,7 +1,8 @@
 """Tests of PyMongo's suite that synchro's runner does not run, each with its reason.
 
 An entry's ``id`` is a pytest node id: it matches that test, or, when it
-names a file, a class or a parametrized function, every test under it. An
+names a file, a class or a parametrized function, every test under it; an
+id ending in ``*`` matches every test whose id starts with the rest. An
 entry matching no collected test is an error (``check``): a stale entry
 would hide nothing and mislead the reader.
 
@@ -35,6 +36,8 @@ class Exclusion:
             raise ValueError(f"exclusion {self.id!r} needs a reason")
         if "::" not in self.id and not self.id.endswith(".py"):
             raise ValueError(f"exclusion {self.id!r} is not a pytest node id")
+        if "*" in self.id[:-1]:
+            raise ValueError(f"exclusion {self.id!r}: '*' may only end an id")
 
     @property
     def file(self) -> str:
@@ -87,10 +90,20 @@ EXCLUSIONS: tuple[Exclusion, ...] = (
         "sets MongoClient.HOST and MongoClient.PORT on the class as the defaults for new clients; Motor's "
         "client classes only read HOST and PORT from the PyMongo client, whose class they do not expose",
     ),
-    Exclusion(
-        "test/test_client.py::TestClient::test_handshake_06_region_too_long",
-        "compares the exact handshake metadata after truncation; motorlike, like Motor, appends its own "
-        "DriverInfo (name, version, platform) to PyMongo's",
+    # PyMongo's _METADATA gains an `env` entry in a container, which these
+    # tests do not expect: plain PyMongo fails them there, and passes them
+    # on any other host, where motorlike's addition is what fails them.
+    *(
+        Exclusion(
+            node,
+            "compares the client's handshake metadata with PyMongo's own, exactly; motorlike, like Motor, "
+            "appends its own DriverInfo (name, version, platform) to it by design",
+        )
+        for node in (
+            "test/test_client.py::ClientUnitTest::test_metadata",
+            "test/test_client.py::ClientUnitTest::test_metadata_appends_driver_info",
+            "test/test_client.py::TestClient::test_handshake_*",
+        )
     ),
     Exclusion(
         "test/test_cursor.py::TestCursor::test_clone",
@@ -108,6 +121,8 @@ def matches(entry_id: str, node_id: str) -> bool:
     """Whether the exclusion ``entry_id`` covers the test ``node_id``."""
     if node_id == entry_id:
         return True
+    if entry_id.endswith("*"):
+        return node_id.startswith(entry_id[:-1])
     if not node_id.startswith(entry_id):
         return False
     rest = node_id[len(entry_id) :]

@@ -239,6 +239,12 @@ def test_exclusion_check_fails_on_an_entry_matching_nothing():
         exclusions.check([matching, stale], collected)
     assert exclusions.unmatched([matching, stale], collected) == [stale]
     assert not exclusions.matches("test/test_cursor.py::TestCursor::test_clo", collected[0])
+    assert exclusions.matches("test/test_cursor.py::TestCursor::test_clo*", collected[0])
+    assert not exclusions.matches("test/test_cursor.py::TestCursor::test_clo*", collected[1])
+    prefix = exclusions.Exclusion("test/test_cursor.py::TestCursor::test_ma*", "a family")
+    assert exclusions.unmatched([prefix, stale], collected) == [stale]
+    with pytest.raises(ValueError, match="only end"):
+        exclusions.Exclusion("test/test_cursor.py::*::test_max", "inner star")
     with pytest.raises(ValueError):
         exclusions.Exclusion("test/test_cursor.py::TestCursor::test_x", "  ")
 
