@@ -598,6 +598,9 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
                 data = _buffer(delegate)
                 if data:
                     return data.popleft()
+                if not delegate.alive:
+                    # Exhausted or closed: known without leaving the loop.
+                    raise StopAsyncIteration
             if not await self._run(self._next_on_worker):
                 raise StopAsyncIteration
 
@@ -1105,10 +1108,13 @@ class AgnosticClientSession(AgnosticBase):
         read_preference: Any = None,
         max_commit_time_ms: int | None = None,
     ) -> Any:
-        """Run ``await coro(session)`` in a transaction, retrying as PyMongo does.
+        """Run ``await coro(session)`` in a transaction, retrying as Motor does.
 
         The whole callback is retried on a TransientTransactionError, the
-        commit alone on an UnknownTransactionCommitResult, for up to 120 s.
+        commit alone on an UnknownTransactionCommitResult (not after a
+        MaxTimeMSExpired), for up to 120 s; then the last error is raised.
+        Retries follow at once: PyMongo 4.20's randomised backoff between
+        them is not applied.
         """
         start = time.monotonic()
         while True:
