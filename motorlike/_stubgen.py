@@ -25,7 +25,9 @@ defined elsewhere (``AgnosticBase``) are re-exported. In a class ``D``:
 ``ReadOnlyProperty``           ``@property`` typed by the PyMongo getter's return
                                annotation (a plain PyMongo class attribute: its
                                builtin type; anything else: ``Any``)
-hand-written members           their own signature, annotations as written
+hand-written members           their own signature, annotations as written;
+                               with ``@pymongo_parameters(f)``: ``f``'s parameters,
+                               converted as for ``AsyncCall``, and their own return
 instance attributes            public ``self.x = ...`` in the class's ``__init__``:
                                its annotation, ``bool`` for a bool literal, else Any
 =============================  =================================================
@@ -662,6 +664,12 @@ def _handwritten_member(cls: type, name: str, value: Any) -> _Member | None:
     context = _Context(function.__module__)
     signature = inspect.signature(function)
     returns = _override(cls, name, signature.return_annotation, context) or _return_annotation(function, context, name)
+    source = getattr(function, "__pymongo_parameters__", None)
+    if source is not None:
+        # Parameters shown as PyMongo's (metaprogramming.pymongo_parameters):
+        # their annotations are PyMongo's, read where PyMongo wrote them.
+        source_context = _Context(_module_of(source), getattr(cls, "__delegate_class__", None), motorlike=True)
+        return _signature_member(name, kind, signature, source_context, returns)
     return _signature_member(name, kind, signature, context, returns)
 
 

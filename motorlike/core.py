@@ -42,6 +42,7 @@ from motorlike.metaprogramming import (
     ReadOnlyProperty,
     coroutine_annotation,
     create_class_with_framework,
+    pymongo_parameters,
     unwrap_arguments,
     wrapper_for_framework,
     wraps_pymongo,
@@ -172,6 +173,7 @@ class AgnosticBaseProperties(AgnosticBase):
         # which names sub-databases/collections forever.
         raise TypeError(f"'{type(self).__name__}' object is not iterable")
 
+    @pymongo_parameters(Collection.watch)
     def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
         """A change stream on this client, database or collection, opened on first use.
 
@@ -222,6 +224,7 @@ class AgnosticClient(AgnosticBaseProperties):
     fsync = _legacy_call("fsync")
     unlock = _legacy_call("unlock")
 
+    @pymongo_parameters(MongoClient.__init__, keyword_only=("io_loop",))
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create a client; arguments as for :class:`pymongo.MongoClient`.
 
@@ -327,6 +330,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise _not_callable(self, self.name, type(self._client).__name__)
 
+    @pymongo_parameters(Database.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
         """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
@@ -433,30 +437,36 @@ class AgnosticCollection(AgnosticBaseProperties):
             method_name, parent = self.name, type(self.database).__name__
         raise _not_callable(self, method_name, parent)
 
+    @pymongo_parameters(Cursor.__init__, skip=2)
     def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor:
         """Query the collection; returns a cursor at once, nothing is sent until first use."""
         args, kwargs = unwrap_arguments(args, kwargs)
         return _generated(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
 
+    @pymongo_parameters(Cursor.__init__, skip=2)
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor:
         """Like :meth:`find`, but iterating yields raw BSON batches."""
         args, kwargs = unwrap_arguments(args, kwargs)
         return _generated(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
 
+    @pymongo_parameters(Collection.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
         """Run an aggregation; a latent cursor, nothing is sent until first use."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
+    @pymongo_parameters(Collection.aggregate_raw_batches)
     def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
         """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(
             self, "aggregate_raw_batches", pipeline, *args, **kwargs
         )
 
+    @pymongo_parameters(Collection.list_indexes)
     def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
         """A cursor over the collection's index documents (use ``async for``)."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
 
+    @pymongo_parameters(Collection.list_search_indexes)
     def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
         """A cursor over the collection's Atlas Search indexes."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)

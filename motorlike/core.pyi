@@ -8,7 +8,7 @@ from uuid import UUID
 
 from bson.binary import Binary
 from bson.code import Code
-from bson.codec_options import CodecOptions
+from bson.codec_options import CodecOptions, TypeRegistry
 from bson.dbref import DBRef
 from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
@@ -66,7 +66,21 @@ class AgnosticBaseProperties(AgnosticBase):
     def __hash__(self) -> int: ...  # type: ignore[override]
     def wrap(self, obj: Any) -> Any: ...
     def __iter__(self) -> Any: ...
-    def watch(self, pipeline: Any = ..., **kwargs: Any) -> AgnosticChangeStream: ...
+    def watch(
+        self,
+        pipeline: Sequence[Mapping[str, Any]] | None = ...,
+        full_document: str | None = ...,
+        resume_after: Mapping[str, Any] | None = ...,
+        max_await_time_ms: int | None = ...,
+        batch_size: int | None = ...,
+        collation: Any = ...,
+        start_at_operation_time: Timestamp | None = ...,
+        session: AgnosticClientSession | None = ...,
+        start_after: Mapping[str, Any] | None = ...,
+        comment: Any = ...,
+        full_document_before_change: str | None = ...,
+        show_expanded_events: bool | None = ...,
+    ) -> AgnosticChangeStream: ...
 
 class AgnosticClient(AgnosticBaseProperties):
     @property
@@ -147,7 +161,18 @@ class AgnosticClient(AgnosticBaseProperties):
     ) -> AgnosticClientSession: ...
     async def fsync(self, **kwargs: Any) -> dict[Any, Any]: ...
     async def unlock(self, session: Any = ...) -> None: ...
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def __init__(
+        self,
+        host: str | Sequence[str] | None = ...,
+        port: int | None = ...,
+        document_class: type[Any] | None = ...,
+        tz_aware: bool | None = ...,
+        connect: bool | None = ...,
+        type_registry: TypeRegistry | None = ...,
+        *,
+        io_loop: Any = ...,
+        **kwargs: Any,
+    ) -> None: ...
     def get_io_loop(self) -> Any: ...
     @property
     def io_loop(self) -> Any: ...
@@ -268,7 +293,12 @@ class AgnosticDatabase(AgnosticBaseProperties):
     def get_io_loop(self) -> Any: ...
     def __getattr__(self, name: str) -> AgnosticCollection: ...
     def __getitem__(self, name: str) -> AgnosticCollection: ...
-    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor: ...
+    def aggregate(
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        session: AgnosticClientSession | None = ...,
+        **kwargs: Any,
+    ) -> AgnosticLatentCommandCursor: ...
     @property
     def codec_options(self) -> CodecOptions[Any]: ...
     @property
@@ -543,12 +573,85 @@ class AgnosticCollection(AgnosticBaseProperties):
     def get_io_loop(self) -> Any: ...
     def __getattr__(self, name: str) -> AgnosticCollection: ...
     def __getitem__(self, name: str) -> AgnosticCollection: ...
-    def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor: ...
-    def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor: ...
-    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor: ...
-    def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor: ...
-    def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor: ...
-    def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor: ...
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = ...,
+        projection: Mapping[str, Any] | Iterable[str] | None = ...,
+        skip: int = ...,
+        limit: int = ...,
+        no_cursor_timeout: bool = ...,
+        cursor_type: int = ...,
+        sort: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        allow_partial_results: bool = ...,
+        oplog_replay: bool = ...,
+        batch_size: int = ...,
+        collation: Any = ...,
+        hint: str | Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        max_scan: int | None = ...,
+        max_time_ms: int | None = ...,
+        max: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        min: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        return_key: bool | None = ...,
+        show_record_id: bool | None = ...,
+        snapshot: bool | None = ...,
+        comment: Any = ...,
+        session: Any = ...,
+        allow_disk_use: bool | None = ...,
+        let: Mapping[str, Any] | None = ...,
+    ) -> AgnosticCursor: ...
+    def find_raw_batches(
+        self,
+        filter: Mapping[str, Any] | None = ...,
+        projection: Mapping[str, Any] | Iterable[str] | None = ...,
+        skip: int = ...,
+        limit: int = ...,
+        no_cursor_timeout: bool = ...,
+        cursor_type: int = ...,
+        sort: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        allow_partial_results: bool = ...,
+        oplog_replay: bool = ...,
+        batch_size: int = ...,
+        collation: Any = ...,
+        hint: str | Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        max_scan: int | None = ...,
+        max_time_ms: int | None = ...,
+        max: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        min: Sequence[str | tuple[str, int | str | Mapping[str, Any]]] | Mapping[str, Any] | None = ...,
+        return_key: bool | None = ...,
+        show_record_id: bool | None = ...,
+        snapshot: bool | None = ...,
+        comment: Any = ...,
+        session: Any = ...,
+        allow_disk_use: bool | None = ...,
+        let: Mapping[str, Any] | None = ...,
+    ) -> AgnosticRawBatchCursor: ...
+    def aggregate(
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        session: AgnosticClientSession | None = ...,
+        let: Mapping[str, Any] | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> AgnosticLatentCommandCursor: ...
+    def aggregate_raw_batches(
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> AgnosticLatentCommandCursor: ...
+    def list_indexes(
+        self,
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+    ) -> AgnosticLatentCommandCursor: ...
+    def list_search_indexes(
+        self,
+        name: str | None = ...,
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> AgnosticLatentCommandCursor: ...
     @property
     def codec_options(self) -> CodecOptions[Any]: ...
     @property

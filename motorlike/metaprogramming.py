@@ -167,6 +167,36 @@ def _describe(function: Callable[..., Any], cls: type, attr_name: str, pymongo_n
             pass
 
 
+def pymongo_parameters(
+    source: Callable[..., Any], *, skip: int = 1, keyword_only: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Show a hand-written method with the parameters of the PyMongo callable it forwards to.
+
+    The method takes ``*args, **kwargs`` and passes them on; ``inspect``, help()
+    and the stub generator see ``source``'s parameters after its first
+    ``skip`` (``self``, and Cursor's ``collection``), then ``keyword_only``
+    motorlike options (default None), and the method's own return type.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(function)
+        parameters = list(inspect.signature(source).parameters.values())[skip:]
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Any")
+            for name in keyword_only
+        ]
+        if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
+            parameters[-1:-1] = extra
+        else:
+            parameters += extra
+        first = next(iter(own.parameters.values()))
+        function.__signature__ = own.replace(parameters=[first, *parameters])  # type: ignore[attr-defined]
+        function.__pymongo_parameters__ = source  # type: ignore[attr-defined]
+        return function
+
+    return decorate
+
+
 class MotorAttributeFactory(abc.ABC):
     """Base of the attribute factories; see the module docstring."""
 
@@ -336,6 +366,7 @@ __all__ = [
     "ReadOnlyProperty",
     "coroutine_annotation",
     "create_class_with_framework",
+    "pymongo_parameters",
     "declaration_for",
     "unwrap_arguments",
     "wraps_pymongo",

@@ -117,3 +117,30 @@ def test_declaring_a_subclass_with_extra_factories() -> None:
     assert generated.__name__ == "AsyncIOMotorCountingCollection"
     assert inspect.iscoroutinefunction(generated.find_one_raw)
     assert generated.find_one_raw.__name__ == "find_one_raw"
+
+
+def test_forwarding_methods_show_pymongo_parameters() -> None:
+    def source(self, collection, filter=None, *, limit: int = 0, **kwargs) -> str:  # noqa: A002
+        return "pymongo"
+
+    @metaprogramming.pymongo_parameters(source, skip=2, keyword_only=("io_loop",))
+    def forwarding(self, *args, **kwargs) -> int:
+        return len(args) + len(kwargs)
+
+    signature = inspect.signature(forwarding)
+    assert list(signature.parameters) == ["self", "filter", "limit", "io_loop", "kwargs"]
+    assert signature.parameters["io_loop"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert signature.return_annotation == "int"  # the method's own, not the source's
+    assert forwarding(None, 1, limit=2) == 2  # the call itself is unchanged
+
+    client = motor_asyncio.AsyncIOMotorClient()
+    try:
+        collection = client.db.coll
+        assert list(inspect.signature(collection.find).parameters)[:3] == ["filter", "projection", "skip"]
+        assert "session" in inspect.signature(collection.aggregate).parameters
+        assert list(inspect.signature(collection.list_indexes).parameters) == ["session", "comment"]
+        assert "full_document" in inspect.signature(client.db.watch).parameters
+        client_parameters = inspect.signature(motor_tornado.MotorClient).parameters
+        assert list(client_parameters)[:2] == ["host", "port"] and "io_loop" in client_parameters
+    finally:
+        client.close()
