@@ -171,6 +171,12 @@ def test_calling_a_collection_raises_type_error_with_a_hint(client) -> None:
         client.db.coll.foo()
     with pytest.raises(TypeError, match="'list_databasez' method on a '.*MotorClient' object"):
         client.list_databasez()
+    # Methods PyMongo 4 removed and motorlike left out (doc/legacy.md) say so too.
+    for removed in ("insert", "save", "update", "remove", "find_and_modify", "count", "ensure_index"):
+        with pytest.raises(TypeError, match=f"'{removed}' method on a '.*MotorCollection' object"):
+            getattr(client.db.coll, removed)({})
+    with pytest.raises(TypeError, match="'collection_names' method on a '.*MotorDatabase' object"):
+        client.db.collection_names()
 
 
 def test_iteration_is_refused(client) -> None:
