@@ -284,6 +284,31 @@ def build_report(
     }
 
 
+def combine_reports(version: str, reports: dict[str, dict]) -> dict:
+    """One report, of the same shape, for runs over several frameworks.
+
+    Per file: the baseline's ``plain_passed``; ``synchro_passed``, the fewest
+    any framework passed; ``gap``, every test in some framework's gap; and
+    ``frameworks``, each one's own ``synchro_passed`` and ``gap``.
+    """
+    files: dict[str, dict] = {}
+    for framework, report in reports.items():
+        for name, entry in report["files"].items():
+            combined = files.setdefault(
+                name, {"plain_passed": entry["plain_passed"], "synchro_passed": None, "gap": [], "frameworks": {}}
+            )
+            passed = entry["synchro_passed"]
+            combined["synchro_passed"] = passed if combined["synchro_passed"] is None else min(combined["synchro_passed"], passed)
+            combined["gap"] = sorted(set(combined["gap"]) | set(entry["gap"]))
+            combined["frameworks"][framework] = {"synchro_passed": passed, "gap": entry["gap"]}
+    return {
+        "pymongo_version": version,
+        "framework": "+".join(reports),
+        "files": files,
+        "gap_total": sum(len(entry["gap"]) for entry in files.values()),
+    }
+
+
 def format_table(report: dict) -> str:
     rows = [("file", "plain passed", "synchro passed", "excluded", "gap")]
     for name, entry in report["files"].items():
@@ -381,13 +406,8 @@ def run(options: argparse.Namespace) -> int:
 
     if len(written) > 1:
         summary_path = pathlib.Path(options.report).resolve()
-        summary = {
-            "pymongo_version": version,
-            "framework": "both",
-            "gap_total": sum(report["gap_total"] for report in written.values()),
-            "reports": {name: str(reports[name]) for name in written},
-            "gaps": {name: [node for entry in report["files"].values() for node in entry["gap"]] for name, report in written.items()},
-        }
+        summary = combine_reports(version, written)
+        summary["reports"] = {name: str(reports[name]) for name in written}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"summary: {summary_path}")
 

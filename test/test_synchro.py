@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 import synchro
-from synchro import exclusions, importer
+from synchro import exclusions, importer, runner
 from synchro._api import COROUTINE, IN_CALLER, ON_LOOP, PROPERTY, classify
 from synchro.runner import build_report
 
@@ -298,3 +298,20 @@ def test_change_stream_opens_when_watch_is_called(scollection):
         assert change is not None and change["operationType"] == "insert"
         assert stream.resume_token is not None
     assert not stream.alive
+
+
+@pytest.mark.no_server
+def test_combined_report_keeps_the_per_file_shape():
+    def report(passed, gap):
+        return {"files": {"test_a.py": {"plain_passed": 5, "synchro_passed": passed, "gap": gap, "excluded": []}}}
+
+    combined = runner.combine_reports(
+        "4.20.1",
+        {"asyncio": report(5, []), "tornado": report(3, ["test/test_a.py::T::test_2", "test/test_a.py::T::test_1"])},
+    )
+    assert combined["pymongo_version"] == "4.20.1" and combined["framework"] == "asyncio+tornado"
+    entry = combined["files"]["test_a.py"]
+    assert (entry["plain_passed"], entry["synchro_passed"]) == (5, 3)
+    assert entry["gap"] == ["test/test_a.py::T::test_1", "test/test_a.py::T::test_2"]
+    assert entry["frameworks"]["asyncio"] == {"synchro_passed": 5, "gap": []}
+    assert combined["gap_total"] == 2
