@@ -145,6 +145,7 @@ _REFUSING = {
     ("AgnosticBaseCursor", "__enter__"),
     ("AgnosticBaseCursor", "__exit__"),
     ("AgnosticBaseCursor", "__iter__"),
+    ("AgnosticBaseProperties", "__iter__"),
     ("AgnosticClientSession", "__enter__"),
     ("AgnosticClientSession", "__exit__"),
     ("AgnosticCollection", "__call__"),

@@ -168,10 +168,10 @@ class AgnosticBaseProperties(AgnosticBase):
         """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
         return wrapper_for_framework(self._framework)(self, obj)
 
-    def __iter__(self) -> Any:
-        # Without this, iter() would fall back to __getitem__(0), (1) ...
-        # which names sub-databases/collections forever.
-        raise TypeError(f"'{type(self).__name__}' object is not iterable")
+    # Not iterable, as PyMongo's: without this, iter() would fall back to
+    # __getitem__(0), (1) ... which names sub-databases/collections forever.
+    # None (not a raising method) also keeps isinstance(x, Iterable) False.
+    __iter__ = None
 
     @pymongo_parameters(Collection.watch)
     def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:

@@ -65,7 +65,6 @@ __all__ = [
 class AgnosticBaseProperties(AgnosticBase):
     def __hash__(self) -> int: ...  # type: ignore[override]
     def wrap(self, obj: Any) -> Any: ...
-    def __iter__(self) -> Any: ...
     def watch(
         self,
         pipeline: Sequence[Mapping[str, Any]] | None = ...,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc
+
 import pytest
 from bson import ObjectId
 from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, ReturnDocument, UpdateOne
@@ -183,6 +185,9 @@ def test_iteration_is_refused(client) -> None:
     for obj in (client, client.db, client.db.coll):
         with pytest.raises(TypeError, match="not iterable"):
             iter(obj)
+        with pytest.raises(TypeError, match="not iterable"):
+            list(obj)
+        assert not isinstance(obj, collections.abc.Iterable)
 
 
 def test_truth_value_is_refused(client) -> None:
