@@ -37,19 +37,30 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+#: What the test server can do, probed as soon as it is up.
+_probed: dict = {}
+
+
 @pytest.fixture(scope="session")
 def server_uri() -> str:
     from motorlike import testserver
 
     with testserver.server_uri() as uri:
+        _probed.update(testserver.probe_capabilities(uri))
         yield uri
 
 
 @pytest.fixture(scope="session")
 def capabilities(server_uri: str) -> dict:
-    from motorlike import testserver
+    return dict(_probed)
 
-    return testserver.probe_capabilities(server_uri)
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _probed:
+        missing = sorted(name for name, value in _probed.items() if value is False)
+        terminalreporter.write_line(
+            f"test server {_probed.get('version') or '(version unknown)'}; lacks: {', '.join(missing) or 'nothing'}"
+        )
 
 
 @pytest.fixture(autouse=True)
