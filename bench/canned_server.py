@@ -1,9 +1,10 @@
 """A canned-reply MongoDB wire-protocol server for driver-bound benchmarks.
 
 The server answers just enough of the protocol that a driver can connect,
-run ``find``/``getMore``/``insert`` and disconnect, with replies that are
-encoded once and reused, so that nearly all of the measured time is spent in
-the client.  It is *not* a database: nothing is stored.
+run ``find``/``getMore``/``insert``, upload and download a GridFS file and
+disconnect, with replies that are encoded once and reused, so that nearly all
+of the measured time is spent in the client.  It is *not* a database:
+nothing is stored, and every GridFS bucket holds the same canned file.
 
 What it answers (OP_MSG, opcode 2013):
 
@@ -22,11 +23,38 @@ What it answers (OP_MSG, opcode 2013):
   cursor id patched in, so the server stays cheap; ``_id`` runs from 0 to the
   batch's length - 1 in every batch.  The cursor id carries the total and the
   number served so far, so any connection can answer its ``getMore``.
+* ``find`` on any collection named ``<bucket>.files``: one files document
+  of a 16 MiB file (``length`` 16,777,216, ``chunkSize`` 261,120, a fixed
+  ``uploadDate``), whose ``_id`` is the filter's ``_id`` (``v`` or
+  ``{$eq: v}``) and ``filename`` the filter's ``filename`` when they are
+  given (a canned ObjectId and ``canned.bin`` otherwise); none when ``skip``
+  is positive.  A ``projection`` is applied.
+* ``find`` on any collection named ``<bucket>.chunks``: that file's 65
+  chunks ``{_id, files_id, n, data}`` in ascending ``n`` (64 of 261,120
+  bytes, the last of 65,536; the data are zero bytes), restricted by the
+  filter's ``n`` (``$gte``, ``$gt``, ``$lt``, ``$lte``, ``$eq`` or a number),
+  ``skip`` and ``limit``.  Batches are as a mongod cuts them: ``batchSize``
+  chunks if given (the first batch: 101 if not), never more than fit in
+  16 MiB (at least one), so a find without ``batchSize`` gets 64 chunks and
+  one ``getMore`` the last.  The cursor id carries the chunk range's end and
+  the next ``n``, so any connection can answer its ``getMore``.  Each batch
+  is encoded once (per namespace, first chunk and length) and reused with
+  the cursor id and, in a ``find``'s first batch, the filter's ``files_id``
+  (if an ObjectId) patched in; ``getMore`` batches carry the canned file's
+  id and all four fields (a stateless cursor does not remember the rest).
 * ``find`` with a filter on ``_id``: one small document with that ``_id``.
-* any other ``find``, ``aggregate``, ``listCollections``, ``listIndexes``: an
-  empty cursor.
+* ``listIndexes``: ``_id_``, and on ``<bucket>.files`` / ``<bucket>.chunks``
+  also the GridFS index (``filename_1_uploadDate_1`` / unique
+  ``files_id_1_n_1``).
+* any other ``find``, ``aggregate``, ``listCollections``: an empty cursor.
+* ``createIndexes``: ``{numIndexesBefore: 1, numIndexesAfter: 1 + <number
+  of indexes>, createdCollectionAutomatically: false, ok: 1}``.
 * ``insert``: ``{n: <number of documents>, ok: 1}``; the documents may come in
-  an OP_MSG kind-1 section or inside the command body.
+  an OP_MSG kind-1 section (messages up to ``maxMessageSizeBytes``,
+  48,000,000 bytes: one GridFS chunk per insert or PyMongo's batches of
+  many) or inside the command body.  So GridFS uploads are acknowledged;
+  their index checks find the canned file and chunks, as on a server that
+  already holds files.
 * ``update`` / ``delete``: ``{n: 0, ok: 1}``.
 * everything else (``endSessions``, ``killCursors``, ``ping``, ...): ``{ok: 1}``.
 
@@ -64,6 +92,7 @@ import threading
 import time
 
 import bson
+from bson import ObjectId
 
 HOST = "127.0.0.1"  # never anything else
 
@@ -96,6 +125,24 @@ HUGE_FIELD_MASK = (1 << 28) - 1
 HUGE_MAX_COUNT = HUGE_FIELD_MASK
 _HUGE_ID_SENTINEL = 0x7A7A_7A7A_7A7A_7A7A
 _HUGE_TEMPLATE_LIMIT = 64
+
+# GridFS: any collection named `<bucket>.files` holds one 16 MiB file and any
+# `<bucket>.chunks` its chunks.
+GRIDFS_FILES_SUFFIX = ".files"
+GRIDFS_CHUNKS_SUFFIX = ".chunks"
+GRIDFS_LENGTH = 16 * 1024 * 1024
+GRIDFS_CHUNK_SIZE = 255 * 1024  # the GridFS default, 261,120 bytes
+GRIDFS_CHUNK_COUNT = -(-GRIDFS_LENGTH // GRIDFS_CHUNK_SIZE)  # 65: 64 full chunks and one of 64 KiB
+GRIDFS_FILENAME = "canned.bin"
+GRIDFS_FILE_ID = ObjectId("63616e6e656466696c650000")  # b"cannedfile\0\0"
+# A cursor id on `<bucket>.chunks`: tag in bits 56-62, the end of the chunk
+# range in bits 28-55, the next chunk number in bits 0-27.
+CHUNKS_CURSOR_TAG = 0x47 << 56
+# Chunk batch encodings (up to 16 MiB each) kept at most, in bytes.
+_CHUNK_TEMPLATE_BYTES = 64 * 1024 * 1024
+_CHUNK_FIELDS = ("_id", "files_id", "n", "data")
+_FILE_FIELDS = ("_id", "length", "chunkSize", "uploadDate", "filename")
+_FILES_ID_ELEMENT = b"\x07files_id\x00" + GRIDFS_FILE_ID.binary
 
 _HEADER = struct.Struct("<iiii")
 _INT32 = struct.Struct("<i")
@@ -149,6 +196,59 @@ def _count_documents(buf, pos: int, end: int) -> int:
     return n
 
 
+def chunks_cursor_id(end: int, next_n: int) -> int:
+    """The cursor id of a ``<bucket>.chunks`` cursor that goes on at chunk ``next_n``, up to ``end``."""
+    return CHUNKS_CURSOR_TAG | (end << 28) | next_n
+
+
+def parse_chunks_cursor_id(cursor_id: int):
+    """(end, next chunk number) from a ``<bucket>.chunks`` cursor id, or None if it is not one."""
+    if cursor_id <= 0 or cursor_id & ~((1 << 56) - 1) != CHUNKS_CURSOR_TAG:
+        return None
+    return (cursor_id >> 28) & HUGE_FIELD_MASK, cursor_id & HUGE_FIELD_MASK
+
+
+def _int_arg(value, default=None):
+    """An integer command argument (``batchSize``, ``limit``, ...), or ``default``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return int(value)
+
+
+def _filter_value(flt, key):
+    """The value a filter pins ``key`` to (``{key: v}`` or ``{key: {"$eq": v}}``), or None."""
+    value = flt.get(key)
+    if isinstance(value, dict):
+        if set(value) != {"$eq"}:
+            return None
+        value = value["$eq"]
+    return value
+
+
+def _kept_fields(names, projection):
+    """Which of ``names`` (a document's fields, in order) a find ``projection`` keeps."""
+    if not isinstance(projection, dict) or not projection:
+        return tuple(names)
+
+    def shown(value):
+        return isinstance(value, dict) or bool(value)  # {"$slice": ...} and the like show the field
+
+    included = {k for k, v in projection.items() if k != "_id" and shown(v)}
+    if included or set(projection) == {"_id"} and shown(projection["_id"]):  # {_id: 1} shows _id alone
+        keep_id = shown(projection.get("_id", 1))
+        return tuple(n for n in names if n in included or (n == "_id" and keep_id))
+    excluded = {k for k, v in projection.items() if not shown(v)}
+    return tuple(n for n in names if n not in excluded)
+
+
+def _chunk_id(n: int) -> ObjectId:
+    return ObjectId(b"canned\x00\x00" + struct.pack(">I", n))
+
+
+def _chunk_length(n: int) -> int:
+    return min(GRIDFS_CHUNK_SIZE, GRIDFS_LENGTH - n * GRIDFS_CHUNK_SIZE)
+
+
 class Replies:
     """Every reply body the server sends, encoded once and kept."""
 
@@ -161,6 +261,11 @@ class Replies:
         self._cache = {}
         self.huge_count = HUGE_COUNT
         self._huge_templates = {}  # (batch key, length, ns) -> (encoded reply, offset of the cursor id)
+        self.chunk_data = bytes(GRIDFS_CHUNK_SIZE)  # every chunk's data (the last one: its start)
+        # (batch key, first n, length, ns, fields) -> (encoded reply, offsets of files_id values, of the cursor id)
+        self._chunk_templates = {}
+        self._chunk_template_bytes = 0
+        self._chunk_doc_sizes = {}  # (fields, data length) -> BSON size of one chunk document
 
     def hello(self, connection_id: int, legacy: bool) -> bytes:
         doc = {"helloOk": True}
@@ -270,6 +375,170 @@ class Replies:
             lambda: {"cursor": {"nextBatch": [], "id": bson.Int64(0), "ns": ns}, "ok": 1.0},
         )
 
+    # -- GridFS -----------------------------------------------------------
+    def gridfs_file(self, ns: str, cmd) -> bytes:
+        """A find on ``<bucket>.files``: the canned 16 MiB file (none if ``skip`` passes it)."""
+        skip = _int_arg(cmd.get("skip"), 0)
+        if skip > 0:
+            return self.empty_cursor(ns)
+        flt = cmd.get("filter") or {}
+        _id = _filter_value(flt, "_id") if "_id" in flt else None
+        filename = _filter_value(flt, "filename") if "filename" in flt else None
+        if _id is None:
+            _id = GRIDFS_FILE_ID
+        if not isinstance(filename, str):
+            filename = GRIDFS_FILENAME
+        fields = _kept_fields(_FILE_FIELDS, cmd.get("projection"))
+
+        def build():
+            full = {
+                "_id": _id,
+                "length": bson.Int64(GRIDFS_LENGTH),
+                "chunkSize": GRIDFS_CHUNK_SIZE,
+                "uploadDate": self.local_time,
+                "filename": filename,
+            }
+            doc = {k: full[k] for k in fields}
+            return {"cursor": {"firstBatch": [doc], "id": bson.Int64(0), "ns": ns}, "ok": 1.0}
+
+        key = ("gridfs_file", ns, type(_id).__name__, _id, filename, fields)
+        try:
+            hash(key)
+        except TypeError:  # an unhashable _id: encode it every time
+            return bson.encode(build())
+        return self._cached(key, build)
+
+    def _chunk_doc_size(self, fields, data_length: int) -> int:
+        key = (fields, data_length)
+        size = self._chunk_doc_sizes.get(key)
+        if size is None:
+            size = self._chunk_doc_sizes[key] = len(bson.encode(self._chunk_doc(0, fields, data_length)))
+        return size
+
+    def _chunk_doc(self, n: int, fields, data_length: int):
+        full = {"_id": _chunk_id(n), "files_id": GRIDFS_FILE_ID, "n": n, "data": self.chunk_data[:data_length]}
+        return {k: full[k] for k in fields}
+
+    def chunk_batch_length(self, start: int, end: int, batch_size, first: bool, fields) -> int:
+        """How many chunks from ``start`` a mongod would put in one batch.
+
+        At most ``batchSize`` (101 for a first batch without one) and no more
+        than fit in 16 MiB, but always at least one.
+        """
+        most = batch_size if batch_size and batch_size > 0 else (DEFAULT_FIRST_BATCH if first else end - start)
+        count = size = 0
+        for n in range(start, min(end, start + most)):
+            doc_size = self._chunk_doc_size(fields, _chunk_length(n))
+            if count and size + doc_size > MAX_BSON_SIZE:
+                break
+            size += doc_size
+            count += 1
+        return count
+
+    def chunk_batch(self, ns: str, first: bool, start: int, length: int, fields, files_id, cursor_id: int):
+        """Chunks ``start`` .. ``start + length - 1``: a cached encoding as pieces, ids patched in.
+
+        ``files_id`` is patched into every chunk if it is an ObjectId (the
+        canned file's id stays there otherwise).
+        """
+        key = ("firstBatch" if first else "nextBatch", start, length, ns, fields)
+        entry = self._chunk_templates.get(key)
+        if entry is None:
+            docs = [self._chunk_doc(n, fields, _chunk_length(n)) for n in range(start, start + length)]
+            body = bson.encode(
+                {"cursor": {key[0]: docs, "id": bson.Int64(_HUGE_ID_SENTINEL), "ns": ns}, "ok": 1.0}
+            )
+            id_offset = body.rindex(b"\x12id\x00" + struct.pack("<q", _HUGE_ID_SENTINEL)) + 4
+            fid_offsets = []
+            if "files_id" in fields:
+                at = body.find(_FILES_ID_ELEMENT)
+                while at >= 0:
+                    fid_offsets.append(at + len(_FILES_ID_ELEMENT) - 12)
+                    at = body.find(_FILES_ID_ELEMENT, at + len(_FILES_ID_ELEMENT))
+            if self._chunk_template_bytes + len(body) > _CHUNK_TEMPLATE_BYTES:
+                self._chunk_templates.clear()
+                self._chunk_template_bytes = 0
+            entry = self._chunk_templates[key] = (memoryview(body), tuple(fid_offsets), id_offset)
+            self._chunk_template_bytes += len(body)
+        body, fid_offsets, id_offset = entry
+        pieces = []
+        pos = 0
+        if isinstance(files_id, ObjectId) and files_id != GRIDFS_FILE_ID:
+            binary = files_id.binary
+            for offset in fid_offsets:
+                pieces.append(body[pos:offset])
+                pieces.append(binary)
+                pos = offset + 12
+        pieces.append(body[pos:id_offset])
+        pieces.append(struct.pack("<q", cursor_id))
+        pieces.append(body[id_offset + 8 :])
+        return pieces
+
+    def chunks_find(self, ns: str, cmd):
+        """A find on ``<bucket>.chunks``: the canned file's chunks, ``n`` ascending."""
+        flt = cmd.get("filter") or {}
+        start, end = 0, GRIDFS_CHUNK_COUNT
+        n_filter = flt.get("n")
+        if isinstance(n_filter, dict):
+            for op, value in n_filter.items():
+                value = _int_arg(value)
+                if value is None:
+                    continue
+                if op == "$gte":
+                    start = max(start, value)
+                elif op == "$gt":
+                    start = max(start, value + 1)
+                elif op == "$lt":
+                    end = min(end, value)
+                elif op == "$lte":
+                    end = min(end, value + 1)
+                elif op == "$eq":
+                    start, end = max(start, value), min(end, value + 1)
+        elif _int_arg(n_filter) is not None:
+            start, end = max(start, int(n_filter)), min(end, int(n_filter) + 1)
+        start += max(0, _int_arg(cmd.get("skip"), 0))
+        single = bool(cmd.get("singleBatch"))
+        limit = _int_arg(cmd.get("limit"), 0)
+        if limit < 0:
+            limit, single = -limit, True
+        if limit > 0:
+            end = min(end, start + limit)
+        end = max(end, start)
+        fields = _kept_fields(_CHUNK_FIELDS, cmd.get("projection"))
+        files_id = _filter_value(flt, "files_id")
+        length = self.chunk_batch_length(start, end, _int_arg(cmd.get("batchSize")), True, fields)
+        served = start + length
+        cursor_id = 0 if single or served >= end else chunks_cursor_id(end, served)
+        return self.chunk_batch(ns, True, start, length, fields, files_id, cursor_id)
+
+    def chunks_get_more(self, ns: str, end: int, next_n: int, cmd):
+        length = self.chunk_batch_length(next_n, end, _int_arg(cmd.get("batchSize")), False, _CHUNK_FIELDS)
+        served = next_n + length
+        cursor_id = 0 if served >= end else chunks_cursor_id(end, served)
+        return self.chunk_batch(ns, False, next_n, length, _CHUNK_FIELDS, None, cursor_id)
+
+    def list_indexes(self, ns: str, coll: str) -> bytes:
+        def build():
+            indexes = [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]
+            if coll.endswith(GRIDFS_FILES_SUFFIX):
+                indexes.append({"v": 2, "key": {"filename": 1, "uploadDate": 1}, "name": "filename_1_uploadDate_1"})
+            elif coll.endswith(GRIDFS_CHUNKS_SUFFIX):
+                indexes.append({"v": 2, "key": {"files_id": 1, "n": 1}, "name": "files_id_1_n_1", "unique": True})
+            return {"cursor": {"firstBatch": indexes, "id": bson.Int64(0), "ns": ns}, "ok": 1.0}
+
+        return self._cached(("list_indexes", ns), build)
+
+    def indexes_created(self, count: int) -> bytes:
+        return self._cached(
+            ("indexes_created", count),
+            lambda: {
+                "createdCollectionAutomatically": False,
+                "numIndexesBefore": 1,
+                "numIndexesAfter": 1 + count,
+                "ok": 1.0,
+            },
+        )
+
     def error(self, message: str, code: int = 59) -> bytes:
         return bson.encode({"ok": 0.0, "errmsg": message, "code": code})
 
@@ -328,6 +597,12 @@ class WireProtocol(asyncio.Protocol):
                     raise ValueError("bad message length %d" % length)
                 if n - pos < length:
                     break
+                if pos == 0 and length == n:
+                    # The buffer is exactly one message (the usual case, and
+                    # the one of a 48 MB insert): hand it over without a copy.
+                    self.buf = bytearray()
+                    self._handle(buf)
+                    return
                 self._handle(memoryview(buf)[pos : pos + length].tobytes())
                 pos += length
         except Exception as exc:  # malformed input: drop the connection
@@ -352,11 +627,17 @@ class WireProtocol(asyncio.Protocol):
         if stats.requests >= self.server.max_requests:
             self.server.stop("request limit reached")
 
-    def _send_msg(self, response_to: int, body: bytes) -> None:
+    def _send_msg(self, response_to: int, body) -> None:
+        """Send one OP_MSG reply; ``body`` is its encoded document, or a list of pieces of it."""
         server = self.server
         server.next_request_id += 1
-        header = _HEADER.pack(16 + 4 + 1 + len(body), server.next_request_id, response_to, OP_MSG)
-        self.transport.write(header + b"\x00\x00\x00\x00\x00" + body)
+        if isinstance(body, list):  # joined with the header: one copy of a large body, not two
+            size = sum(len(piece) for piece in body)
+            header = _HEADER.pack(16 + 4 + 1 + size, server.next_request_id, response_to, OP_MSG)
+            self.transport.write(b"".join([header, b"\x00\x00\x00\x00\x00", *body]))
+        else:
+            header = _HEADER.pack(16 + 4 + 1 + len(body), server.next_request_id, response_to, OP_MSG)
+            self.transport.write(header + b"\x00\x00\x00\x00\x00" + body)
         self.stats.replies += 1
 
     def _handle_msg(self, msg: bytes, length: int, request_id: int) -> None:
@@ -413,6 +694,10 @@ class WireProtocol(asyncio.Protocol):
                     first = min(first, limit) if not single else min(BIG_COUNT, limit)
                     single = single or limit <= first
                 return replies.big_first(ns, first, single)
+            if coll.endswith(GRIDFS_FILES_SUFFIX):
+                return replies.gridfs_file(ns, cmd)
+            if coll.endswith(GRIDFS_CHUNKS_SUFFIX):
+                return replies.chunks_find(ns, cmd)
             flt = cmd.get("filter") or {}
             if "_id" in flt:
                 return replies.by_id(ns, flt["_id"])
@@ -425,6 +710,11 @@ class WireProtocol(asyncio.Protocol):
                 state = parse_huge_cursor_id(int(cmd.get("getMore", 0)))
                 if state is not None and state[1] < state[0]:
                     return replies.huge_get_more(ns, state[0], state[1], cmd)
+                return replies.error("cursor id %s not found" % cmd.get("getMore"), code=43)
+            if coll.endswith(GRIDFS_CHUNKS_SUFFIX):
+                state = parse_chunks_cursor_id(int(cmd.get("getMore", 0)))
+                if state is not None and state[1] < state[0]:
+                    return replies.chunks_get_more(ns, state[0], state[1], cmd)
                 return replies.error("cursor id %s not found" % cmd.get("getMore"), code=43)
             first = int(cmd.get("getMore", 0)) - BIG_CURSOR_BASE
             if coll == BIG_COLLECTION and 0 < first < BIG_COUNT:
@@ -440,9 +730,15 @@ class WireProtocol(asyncio.Protocol):
             return replies.inserted(n)
         if name in ("update", "delete"):
             return replies.write_zero
+        if name == "createIndexes":
+            cmd = bson.decode(body)
+            indexes = cmd.get("indexes")
+            return replies.indexes_created(len(indexes) if isinstance(indexes, list) else 0)
         if name in ("aggregate", "listCollections", "listIndexes"):
             cmd = bson.decode(body)
             target = cmd.get(name)
+            if name == "listIndexes" and isinstance(target, str):
+                return replies.list_indexes("%s.%s" % (cmd.get("$db", "test"), target), target)
             coll = target if isinstance(target, str) else "$cmd.%s" % name
             return replies.empty_cursor("%s.%s" % (cmd.get("$db", "test"), coll))
         return replies.ok

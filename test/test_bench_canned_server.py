@@ -11,8 +11,12 @@ import subprocess
 import sys
 import time
 
+import asyncio
+
 import bson
 import pytest
+from bson import ObjectId
+from gridfs import GridFSBucket
 from pymongo import InsertOne, MongoClient, monitoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +63,30 @@ class _Listener(monitoring.CommandListener):
 
     def failed(self, event):
         self.names.append("FAILED:" + event.command_name)
+
+
+class _Recorder(monitoring.CommandListener):
+    """(name, command, reply) of every command that succeeded; failures by name."""
+
+    def __init__(self):
+        self.started_commands = {}
+        self.calls = []
+        self.failed_names = []
+
+    def started(self, event):
+        self.started_commands[event.request_id] = event.command
+
+    def succeeded(self, event):
+        command = self.started_commands.pop(event.request_id, {})
+        self.calls.append((event.command_name, command, event.reply))
+
+    def failed(self, event):
+        self.failed_names.append(event.command_name)
+
+    def on(self, name, collection):
+        """(command, reply) of the ``name`` commands that went to ``collection``."""
+        key = "collection" if name == "getMore" else name
+        return [(c, r) for n, c, r in self.calls if n == name and c.get(key) == collection]
 
 
 def _client(port, **kw):
@@ -119,6 +147,124 @@ def test_insert_reports_count(server):
         # documents inside the command body
         reply = client.benchdb.command({"insert": "things", "documents": [{"a": 1}, {"a": 2}, {"a": 3}]})
         assert reply["n"] == 3
+
+
+GRIDFS_LENGTH = 16 * 1024 * 1024
+CHUNK_SIZE = 255 * 1024
+CHUNK_COUNT = 65  # 64 full chunks of 261,120 bytes and one of 65,536
+
+
+def _batch(reply):
+    cursor = reply["cursor"]
+    return cursor["firstBatch"] if "firstBatch" in cursor else cursor["nextBatch"]
+
+
+def test_gridfs_pymongo_upload_and_download(server):
+    _proc, port = server
+    rec = _Recorder()
+    with _client(port, event_listeners=[rec]) as client:
+        bucket = GridFSBucket(client.benchdb, bucket_name="fs_t")
+        file_id = bucket.upload_from_stream("sixteen", b"\xab" * GRIDFS_LENGTH)
+        # all 65 chunks in one insert_many (a ~16.7 MB OP_MSG), acknowledged with their count
+        chunk_inserts = rec.on("insert", "fs_t.chunks")
+        assert [r["n"] for _c, r in chunk_inserts] == [CHUNK_COUNT]
+        assert [r["n"] for _c, r in rec.on("insert", "fs_t.files")] == [1]
+        # the index checks find a file and a chunk, as on a server that holds files
+        assert len(rec.on("find", "fs_t.files")) == 1 and len(rec.on("find", "fs_t.chunks")) == 1
+        assert rec.on("find", "fs_t.chunks")[0][1]["cursor"]["firstBatch"][0].keys() == {"_id"}
+        del rec.calls[:]
+
+        grid_out = bucket.open_download_stream(file_id)
+        data = grid_out.read()
+        assert len(data) == GRIDFS_LENGTH
+        assert grid_out._id == file_id and grid_out.chunk_size == CHUNK_SIZE
+        ((files_cmd, files_reply),) = rec.on("find", "fs_t.files")
+        assert files_reply["cursor"]["firstBatch"][0]["_id"] == file_id
+        # no batchSize: batches as a mongod cuts them, 16 MiB at most: 64 chunks, then 1
+        ((find_cmd, find_reply),) = rec.on("find", "fs_t.chunks")
+        assert "batchSize" not in find_cmd
+        first = _batch(find_reply)
+        assert [c["n"] for c in first] == list(range(64))
+        assert all(c["files_id"] == file_id for c in first)
+        get_mores = rec.on("getMore", "fs_t.chunks")
+        assert [[c["n"] for c in _batch(r)] for _c, r in get_mores] == [[64]]
+        assert len(_batch(get_mores[0][1])[0]["data"]) == GRIDFS_LENGTH - 64 * CHUNK_SIZE
+        assert get_mores[0][1]["cursor"]["id"] == 0
+
+        # seek: the new chunk cursor starts at n >= 5
+        del rec.calls[:]
+        grid_out.seek(5 * CHUNK_SIZE + 7)
+        assert len(grid_out.read()) == GRIDFS_LENGTH - 5 * CHUNK_SIZE - 7
+        ((find_cmd, find_reply),) = rec.on("find", "fs_t.chunks")
+        assert find_cmd["filter"]["n"] == {"$gte": 5}
+        assert _batch(find_reply)[0]["n"] == 5
+
+        # by filename: the filename is echoed
+        del rec.calls[:]
+        assert bucket.open_download_stream_by_name("sixteen").filename == "sixteen"
+
+        # an explicit batchSize is honoured by the find and by each getMore, which go on at the right n
+        del rec.calls[:]
+        chunks = client.benchdb["fs_t.chunks"].find(
+            {"files_id": file_id, "n": {"$gte": 3}}, sort=[("n", 1)], batch_size=10
+        )
+        got = list(chunks)
+        assert [c["n"] for c in got] == list(range(3, CHUNK_COUNT))
+        assert [len(c["data"]) for c in got] == [CHUNK_SIZE] * 61 + [GRIDFS_LENGTH - 64 * CHUNK_SIZE]
+        assert [len(_batch(r)) for _c, r in rec.on("find", "fs_t.chunks")] == [10]
+        get_mores = rec.on("getMore", "fs_t.chunks")
+        assert [c["batchSize"] for c, _r in get_mores] == [10] * 6
+        assert [len(_batch(r)) for _c, r in get_mores] == [10, 10, 10, 10, 10, 2]
+    assert rec.failed_names == []
+
+
+def test_gridfs_large_insert_messages(server):
+    # PyMongo's GridIn sends up to 48 MB of chunks per insert_many: OP_MSG
+    # document sequences of almost maxMessageSizeBytes must be read whole.
+    _proc, port = server
+    rec = _Recorder()
+    size = 48 * 1024 * 1024
+    with _client(port, event_listeners=[rec]) as client:
+        bucket = GridFSBucket(client.benchdb, bucket_name="fs_big")
+        bucket.upload_from_stream("big", bytes(size))
+        counts = [r["n"] for _c, r in rec.on("insert", "fs_big.chunks")]
+        assert sum(counts) == -(-size // CHUNK_SIZE)
+        assert max(counts) * CHUNK_SIZE > 45_000_000, counts
+        assert client.admin.command("ping")["ok"] == 1  # the connection is still fine
+    assert rec.failed_names == []
+
+
+def test_gridfs_motorlike_download(server):
+    from motorlike.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorGridFSBucket
+
+    _proc, port = server
+    rec = _Recorder()
+
+    async def main():
+        client = AsyncIOMotorClient("127.0.0.1", port, serverSelectionTimeoutMS=10000, event_listeners=[rec])
+        try:
+            bucket = AsyncIOMotorGridFSBucket(client.benchdb, bucket_name="fs_ml")
+            uploaded = await bucket.upload_from_stream("three", b"x" * (2 * CHUNK_SIZE + 10))
+            file_id = ObjectId()
+            grid_out = await bucket.open_download_stream(file_id)
+            data = await grid_out.read()
+            return uploaded, file_id, grid_out._id, len(data)
+        finally:
+            client.close()
+
+    uploaded, file_id, got_id, length = asyncio.run(asyncio.wait_for(main(), 30))
+    assert isinstance(uploaded, ObjectId)
+    assert sum(r["n"] for _c, r in rec.on("insert", "fs_ml.chunks")) == 3
+    assert [r["n"] for _c, r in rec.on("insert", "fs_ml.files")] == [1]
+    assert got_id == file_id
+    assert length == GRIDFS_LENGTH
+    # motorlike asks one chunk per batch: a find and 64 getMores of one chunk each
+    finds = [(c, r) for c, r in rec.on("find", "fs_ml.chunks") if "files_id" in c["filter"]]
+    assert [(c["batchSize"], len(_batch(r))) for c, r in finds] == [(1, 1)]
+    get_mores = rec.on("getMore", "fs_ml.chunks")
+    assert [c["batchSize"] for c, _r in get_mores] == [1] * 64
+    assert [c["n"] for _c, r in get_mores for c in _batch(r)] == list(range(1, CHUNK_COUNT))
+    assert rec.failed_names == []
 
 
 def _recv_message(sock):
