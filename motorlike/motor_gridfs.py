@@ -91,19 +91,23 @@ class _BatchedChunks:
     """Stands in for a GridOut's chunks collection; its chunk queries get a batch size.
 
     PyMongo's GridOut only ever calls ``find`` on it (for the cursor that
-    reads the chunks); everything else is passed through.
+    reads the chunks); everything else is passed through. While
+    ``whole_rest`` is set (a read returning the rest of the file, which is
+    in memory then anyway) the server fills the batches, as PyMongo has it.
     """
 
-    __slots__ = ("_collection", "_grid_out")
+    __slots__ = ("_collection", "_grid_out", "whole_rest")
 
     def __init__(self, collection: Any, grid_out: GridOut) -> None:
         self._collection = collection
         self._grid_out = grid_out
+        self.whole_rest = False
 
     def find(self, *args: Any, **kwargs: Any) -> Any:
-        document = _file_document(self._grid_out) or {}
-        chunk_size = int(document.get("chunkSize") or DEFAULT_CHUNK_SIZE)
-        kwargs.setdefault("batch_size", max(1, CHUNK_BATCH_BYTES // max(1, chunk_size)))
+        if not self.whole_rest:
+            document = _file_document(self._grid_out) or {}
+            chunk_size = int(document.get("chunkSize") or DEFAULT_CHUNK_SIZE)
+            kwargs.setdefault("batch_size", max(1, CHUNK_BATCH_BYTES // max(1, chunk_size)))
         return self._collection.find(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -116,6 +120,20 @@ def _bound_chunk_batches(grid_out: GridOut) -> GridOut:
     if not isinstance(chunks, _BatchedChunks):
         grid_out._chunks = _BatchedChunks(chunks, grid_out)
     return grid_out
+
+
+def _read(grid_out: GridOut, size: int = -1) -> bytes:
+    """``grid_out.read(size)``; server-filled batches when it returns the whole rest."""
+    chunks = grid_out._chunks
+    document = _file_document(grid_out)
+    whole_rest = size is None or size < 0 or (document is not None and size >= grid_out.length - grid_out.tell())
+    if not whole_rest or grid_out._chunk_iter is not None or not isinstance(chunks, _BatchedChunks):
+        return grid_out.read(size)
+    chunks.whole_rest = True
+    try:
+        return grid_out.read(size)
+    finally:
+        chunks.whole_rest = False
 
 
 class _BoundedGridIn(GridIn):
@@ -458,7 +476,7 @@ class AgnosticGridOut(AgnosticBase):
     closed = ReadOnlyProperty()
 
     _open = AsyncCall(attr_name="open")
-    read = AsyncCall()
+    read = AsyncCall(run=_read)
     readchunk = AsyncCall()
     readline = AsyncCall()
     readlines = AsyncCall()

@@ -470,7 +470,7 @@ async def test_chunk_cursor_batches_are_bounded(bucket, monkeypatch):
     data = bytes(range(95))
     file_id = await bucket.upload_from_stream("batched", data, chunk_size_bytes=10)
     grid_out = await bucket.open_download_stream(file_id)
-    assert await grid_out.read() == data
+    assert b"".join([chunk async for chunk in grid_out]) == data
     assert grid_out.delegate._chunk_iter._cursor._batch_size == 3
 
 
@@ -623,3 +623,27 @@ async def test_bucket_accepts_object_posing_as_database(sync_client):
     finally:
         database.drop_collection(f"{name}.files")
         database.drop_collection(f"{name}.chunks")
+
+
+async def test_reading_the_whole_rest_lets_the_server_fill_batches(recorded_bucket, monkeypatch):
+    # The rest of the file is in memory at once then anyway: no reason for
+    # a getMore per bounded batch.
+    bucket, recorder = recorded_bucket
+    monkeypatch.setattr(motor_gridfs, "CHUNK_BATCH_BYTES", 30)
+    data = bytes(range(95))
+    file_id = await bucket.upload_from_stream("whole", data, chunk_size_bytes=10)
+    for read in (lambda g: g.read(), lambda g: g.read(-1), lambda g: g.read(95), lambda g: g.read(1000)):
+        recorder.commands.clear()
+        grid_out = await bucket.open_download_stream(file_id)
+        assert await read(grid_out) == data
+        finds = [c for c in recorder.commands if "find" in c]
+        assert [c.get("batchSize") for c in finds] == [None]
+        assert not [c for c in recorder.commands if "getMore" in c]
+
+    # A part, or the rest after streaming began: bounded batches.
+    recorder.commands.clear()
+    grid_out = await bucket.open_download_stream(file_id)
+    assert await grid_out.read(25) == data[:25]
+    assert await grid_out.read() == data[25:]
+    assert [c.get("batchSize") for c in recorder.commands if "find" in c] == [3]
+    assert all(c.get("batchSize") == 3 for c in recorder.commands if "getMore" in c)
