@@ -366,8 +366,8 @@ __all__ = [
     "ReadOnlyProperty",
     "coroutine_annotation",
     "create_class_with_framework",
-    "pymongo_parameters",
     "declaration_for",
+    "pymongo_parameters",
     "unwrap_arguments",
     "wraps_pymongo",
 ]

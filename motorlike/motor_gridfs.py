@@ -28,8 +28,8 @@ import os
 import warnings
 from typing import Any, Callable
 
-from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor
 from bson import ObjectId
+from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor
 from pymongo.common import validate_string
 from pymongo.errors import InvalidOperation
 
@@ -76,8 +76,8 @@ def _detach_chunk_iterator(grid_out: GridOut) -> Any:
 #: Upper bound on the chunk data one batch of a GridOut's chunk cursor brings.
 #: PyMongo leaves the batch to the server, which fills up to 16 MiB: the
 #: whole of a smaller file would sit in the cursor's buffer at once. One
-#: default chunk per batch keeps a download at a few chunks of memory; the
-#: extra getMore per chunk is small next to moving 255 KiB.
+#: default chunk per batch keeps a streamed download at a few chunks of
+#: memory, for a getMore per chunk (see _read for reads of the whole rest).
 CHUNK_BATCH_BYTES = DEFAULT_CHUNK_SIZE
 
 #: Upper bound on the chunk data a GridIn collects before sending it.

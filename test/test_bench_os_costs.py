@@ -1,0 +1,45 @@
+"""bench/os_costs.py: its counters, and one small round of each measurement."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bench import os_costs
+
+pytestmark = pytest.mark.no_server
+
+
+def test_context_switches_count_every_thread():
+    before = os_costs.context_switches()
+    done = threading.Event()
+
+    def sleeper():
+        for _ in range(20):
+            done.wait(0.001)  # each wait blocks: a voluntary switch
+
+    worker = threading.Thread(target=sleeper)
+    worker.start()
+    worker.join()
+    after = os_costs.context_switches()
+    # The thread has ended, so its counts are gone; the main thread's join slept at least once.
+    assert after[0] > before[0]
+
+
+def test_measured_counts_page_faults():
+    with os_costs.Measured() as measured:
+        blob = bytearray(8 << 20)
+        for i in range(0, len(blob), 4096):
+            blob[i] = 1
+    assert measured.faults >= 1000  # 2,048 fresh pages touched
+    assert measured.wall > 0 and measured.cpu > 0
+
+
+def test_one_small_round_of_each(monkeypatch, capsys):
+    monkeypatch.setattr(os_costs, "FIND_ONES", 50)
+    monkeypatch.setattr(os_costs, "READS", 1)
+    assert os_costs.main(["both", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "PyMongo sync" in out and "motorlike asyncio" in out
+    assert "motorlike's worker pool" in out and "loop.run_in_executor" in out
