@@ -459,7 +459,7 @@ def test_mypy_accepts_typical_code_and_rejects_misuse(tmp_path: Path) -> None:
 
 
 _ALIAS_GOOD = '''
-from typing import assert_type
+from typing_extensions import assert_type
 
 from motor.core import AgnosticClientSession, _MotorTransactionContext
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorCursor
