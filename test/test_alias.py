@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.no_server
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +26,7 @@ def run_python(source: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.no_server
 def test_import_motor_resolves_to_motorlike() -> None:
     result = run_python(
         """
@@ -55,6 +54,7 @@ def test_import_motor_resolves_to_motorlike() -> None:
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.no_server
 def test_alias_refuses_when_real_motor_is_loaded() -> None:
     result = run_python(
         """
@@ -71,6 +71,7 @@ def test_alias_refuses_when_real_motor_is_loaded() -> None:
     assert result.stdout.startswith("refused:")
 
 
+@pytest.mark.no_server
 def test_without_the_alias_motor_is_not_motorlike() -> None:
     result = run_python(
         """
