@@ -123,12 +123,12 @@ def _bound_chunk_batches(grid_out: GridOut) -> GridOut:
 
 
 def _read(grid_out: GridOut, size: int = -1) -> bytes:
-    """``grid_out.read(size)``; server-filled batches when it returns the whole rest."""
-    chunks = grid_out._chunks
+    """``grid_out.read(size)`` of a bounded GridOut; server-filled batches when it returns the whole rest."""
     document = _file_document(grid_out)
-    whole_rest = size is None or size < 0 or (document is not None and size >= grid_out.length - grid_out.tell())
-    if not whole_rest or grid_out._chunk_iter is not None or not isinstance(chunks, _BatchedChunks):
+    whole_rest = size < 0 or (document is not None and size >= grid_out.length - grid_out.tell())
+    if not whole_rest or grid_out._chunk_iter is not None:
         return grid_out.read(size)
+    chunks = grid_out._chunks
     chunks.whole_rest = True
     try:
         return grid_out.read(size)
