@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mmap
 import threading
+import time
 
 import pytest
 
@@ -13,19 +14,25 @@ pytestmark = pytest.mark.no_server
 
 
 def test_context_switches_count_every_thread():
-    before = os_costs.context_switches()
-    done = threading.Event()
+    slept, release = threading.Event(), threading.Event()
 
     def sleeper():
-        for _ in range(20):
-            done.wait(0.001)  # each wait blocks: a voluntary switch
+        for _ in range(50):
+            time.sleep(0.001)  # each sleep blocks: a voluntary switch
+        slept.set()
+        release.wait()  # stay alive (and counted) until the main thread has read
 
+    before = os_costs.context_switches()
     worker = threading.Thread(target=sleeper)
     worker.start()
-    worker.join()
-    after = os_costs.context_switches()
-    # The thread has ended, so its counts are gone; the main thread's join slept at least once.
-    assert after[0] > before[0]
+    try:
+        assert slept.wait(10)
+        after = os_costs.context_switches()
+    finally:
+        release.set()
+        worker.join()
+    # The worker's own 50 sleeps are in the sum, not only this thread's waits.
+    assert after[0] - before[0] >= 50
 
 
 def test_measured_counts_page_faults():

@@ -14,30 +14,6 @@ APPS = Path(__file__).parent / "libraries"
 ROOT = APPS.parent.parent
 
 
-@pytest.mark.requires("transactions")
-def test_beanie_application_runs_unchanged(server_uri: str) -> None:
-    if importlib.util.find_spec("beanie") is None:
-        pytest.skip("beanie is not installed (it is in the 'test' extra)")
-    completed = subprocess.run(
-        [sys.executable, str(APPS / "beanie_app.py"), server_uri],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        # motorlike importable whether installed or run from the checkout.
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
-    )
-    assert completed.returncode == 0, completed.stderr
-    expected = []
-    for run in (1, 2):
-        expected += [
-            f"{run} cheap ['p0', 'p1', 'p2']",
-            f"{run} saved 6.0 6",
-            f"{run} total 16.0",
-            f"{run} transaction 1",
-        ]
-    assert completed.stdout.splitlines() == expected
-
-
 def _run_app(library: str, server_uri: str, capabilities: dict) -> list[str]:
     """Run test/libraries/<library>_app.py against the test server; its output lines."""
     if importlib.util.find_spec(library) is None:
@@ -48,10 +24,25 @@ def _run_app(library: str, server_uri: str, capabilities: dict) -> list[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        # motorlike importable whether installed or run from the checkout.
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout.splitlines()
+
+
+@pytest.mark.requires("transactions")
+def test_beanie_application_runs_unchanged(server_uri: str, capabilities: dict) -> None:
+    expected = []
+    for run in (1, 2):
+        expected += [
+            f"{run} cheap ['p0', 'p1', 'p2']",
+            f"{run} saved 6.0 6",
+            f"{run} total 16.0",
+            f"{run} transaction 1",
+        ]
+    assert _run_app("beanie", server_uri, capabilities) == expected
+
 
 
 def test_odmantic_application_runs_unchanged(server_uri: str, capabilities: dict) -> None:
