@@ -139,7 +139,8 @@ def test_get_pool_is_sized_from_environment(monkeypatch) -> None:
 
 
 async def test_pool_runs_at_most_max_workers_at_once() -> None:
-    pool = _pool.WorkerPool(2)
+    # Calls shorter than queue_wait never make the pool grow past max_workers.
+    pool = _pool.WorkerPool(2, queue_wait=60)
     loop = asyncio.get_running_loop()
     lock = threading.Lock()
     active = 0
@@ -189,7 +190,7 @@ async def test_sequential_calls_reuse_one_worker(framework: str, monkeypatch) ->
 
 
 async def test_framework_calls_respect_the_cap(framework: str, monkeypatch) -> None:
-    pool = _pool.WorkerPool(2)
+    pool = _pool.WorkerPool(2, queue_wait=60)
     monkeypatch.setattr(_pool, "_pool", pool)
     module = FRAMEWORK_MODULES[framework]
     loop = module.get_event_loop()
@@ -601,3 +602,128 @@ async def test_next_call_waits_for_an_abandoned_one(framework: str, mock: MockSe
         assert mock.names().count("getMore") == 1
     finally:
         client.close()
+
+
+# ---------------------------------------------------------------------------
+# The elastic pool: stuck workers, background calls, refused threads
+
+
+def _submit_all(pool: _pool.WorkerPool, loop: asyncio.AbstractEventLoop, fn: Any, count: int) -> list:
+    futures = []
+    for _ in range(count):
+        future = loop.create_future()
+        pool.submit(loop, future, fn, (), {})
+        futures.append(future)
+    return futures
+
+
+async def test_stuck_workers_are_replaced_and_the_busy_pool_does_not_grow() -> None:
+    pool = _pool.WorkerPool(2, queue_wait=0.02)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    try:
+        stuck = _submit_all(pool, loop, lambda: release.wait(10), 2)
+        started = time.monotonic()
+        quick = _submit_all(pool, loop, lambda: None, 20)
+        await asyncio.wait_for(asyncio.gather(*quick), 5)
+        # Two stuck workers held up twenty quick calls only until the watchdog looked.
+        assert time.monotonic() - started < 0.5
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*stuck), 5)
+        grown = pool.thread_count
+        assert 3 <= grown <= 22
+        # Quick calls, however many, run on the threads there are.
+        await asyncio.wait_for(asyncio.gather(*_submit_all(pool, loop, lambda: time.sleep(0.001), 300)), 10)
+        assert pool.thread_count <= grown
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_extra_threads_end_when_idle() -> None:
+    pool = _pool.WorkerPool(2, queue_wait=0.01, idle_timeout=0.2)
+    release = threading.Event()
+    done = threading.Semaphore(0)
+
+    class Waiter:
+        def cancelled(self) -> bool:
+            return False
+
+    def deliver(*_: Any) -> None:
+        done.release()
+
+    try:
+        for _ in range(12):
+            pool.submit(None, Waiter(), release.wait, (5,), {}, deliver)
+        deadline = time.monotonic() + 5
+        while pool.thread_count < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.thread_count == 12
+        release.set()
+        for _ in range(12):
+            assert done.acquire(timeout=5)
+        deadline = time.monotonic() + 5
+        while pool.thread_count > 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pool.thread_count == 2
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+async def test_a_background_call_runs_even_if_its_awaiter_gives_up(monkeypatch) -> None:
+    pool = _pool.WorkerPool(1)
+    monkeypatch.setattr(_pool, "_pool", pool)
+    ran = threading.Event()
+
+    def slow_close() -> str:
+        time.sleep(0.1)
+        ran.set()
+        return "closed"
+
+    try:
+        call = _pool.BackgroundCall(slow_close)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(call, 0.01)
+        assert await asyncio.wait_for(call, 5) == "closed"  # awaitable again, after all
+        assert ran.is_set()
+        # The worker survived and serves the next call.
+        loop = asyncio.get_running_loop()
+        assert await asyncio.wait_for(asyncio.gather(*_submit_all(pool, loop, lambda: 7, 3)), 5) == [7, 7, 7]
+        assert pool.thread_count == 1
+    finally:
+        pool.shutdown()
+
+
+async def test_refused_threads_lose_no_job(monkeypatch) -> None:
+    pool = _pool.WorkerPool(1, queue_wait=0.01)
+    loop = asyncio.get_running_loop()
+    real_start = _pool._thread.start_new_thread
+    refusals = {"left": 0}
+
+    def start_new_thread(*args: Any) -> Any:
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise RuntimeError("can't start new thread")
+        return real_start(*args)
+
+    monkeypatch.setattr(_pool._thread, "start_new_thread", start_new_thread)
+    release = threading.Event()
+    try:
+        stuck = _submit_all(pool, loop, lambda: release.wait(10), 1)
+        refusals["left"] = 2  # the watchdog's first tries fail
+        waiting = _submit_all(pool, loop, lambda: "ran", 5)
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 5) == ["ran"] * 5
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*stuck), 5)
+        # A refused start in submit() raises to the caller and queues nothing.
+        pool.shutdown()
+        fresh = _pool.WorkerPool(1)
+        refusals["left"] = 1
+        with pytest.raises(RuntimeError, match="can't start"):
+            fresh.submit(loop, loop.create_future(), lambda: None, (), {})
+        assert fresh.thread_count == 0 and fresh.queued == 0
+        fresh.shutdown()
+    finally:
+        release.set()
+        pool.shutdown()
