@@ -22,6 +22,8 @@ defined elsewhere (``AgnosticBase``) are re-exported. In a class ``D``:
                                signature, its first parameter becoming ``self``)
 ``DelegateMethod``             ``def``, likewise
 ``MotorCursorChainingMethod``  ``def`` with the PyMongo parameters, returning ``D``
+``BackgroundMethod``           ``def`` with the PyMongo parameters, returning
+                               ``BackgroundCall``
 ``ReadOnlyProperty``           ``@property`` typed by the PyMongo getter's return
                                annotation (a plain PyMongo class attribute: its
                                builtin type; anything else: ``Any``)
@@ -107,6 +109,7 @@ from typing import Any, Iterable, Iterator
 
 from motorlike.metaprogramming import (
     AsyncCall,
+    BackgroundMethod,
     DelegateMethod,
     MotorAttributeFactory,
     MotorCursorChainingMethod,
@@ -146,6 +149,8 @@ _REFUSING = {
     ("AgnosticBaseCursor", "__exit__"),
     ("AgnosticBaseCursor", "__iter__"),
     ("AgnosticBaseProperties", "__iter__"),
+    ("AgnosticChangeStream", "__enter__"),
+    ("AgnosticChangeStream", "__exit__"),
     ("AgnosticClientSession", "__enter__"),
     ("AgnosticClientSession", "__exit__"),
     ("AgnosticCollection", "__call__"),
@@ -589,6 +594,7 @@ def _factory_member(cls: type, name: str, factory: MotorAttributeFactory) -> _Me
         return _Member(name, "property", [_Param("self", inspect.Parameter.POSITIONAL_OR_KEYWORD, None, False)], returns)
 
     kind = "async" if isinstance(factory, AsyncCall) else "def"
+    background = isinstance(factory, BackgroundMethod)
     run = getattr(factory, "run", None)
     if run is not None:
         signature = inspect.signature(run)
@@ -609,6 +615,8 @@ def _factory_member(cls: type, name: str, factory: MotorAttributeFactory) -> _Me
     chaining = isinstance(factory, MotorCursorChainingMethod)
     if chaining:
         returns = _ref(cls.__module__, cls.__qualname__)
+    elif background:
+        returns = _ref("motorlike.core", "BackgroundCall")
     elif signature.return_annotation is inspect.Signature.empty:
         returns = _any()
     else:
@@ -994,7 +1002,8 @@ def _stubbed_classes(stubber: _Stubber) -> dict[str, list[type]]:
                 module_name, qualname = ref.split(":", 1)
                 if module_name in chosen and "." not in qualname:
                     referenced = getattr(modules[module_name], qualname)
-                    if referenced not in chosen[module_name]:
+                    # (A re-export, like BackgroundCall in core, is imported instead.)
+                    if referenced.__module__ == module_name and referenced not in chosen[module_name]:
                         pending.append(referenced)
     # Source order, as a reader of the module would meet them.
     for name, classes in chosen.items():

@@ -34,12 +34,15 @@ from pymongo.synchronous.mongo_client import MongoClient
 
 from motorlike import _legacy
 from motorlike._version import version as _motorlike_version
+from motorlike._pool import BackgroundCall, get_pool, run_locked
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
+    BackgroundMethod,
     DelegateMethod,
     MotorCursorChainingMethod,
     ReadOnlyProperty,
+    SerializedWorkerCalls,
     coroutine_annotation,
     create_class_with_framework,
     pymongo_parameters,
@@ -63,6 +66,7 @@ __all__ = [
     "AgnosticLatentCommandCursor",
     "AgnosticRawBatchCommandCursor",
     "AgnosticRawBatchCursor",
+    "BackgroundCall",
     "coroutine_annotation",
 ]
 
@@ -89,44 +93,6 @@ def _is_tailable(cursor: Any) -> bool:
 def _is_empty(cursor: Any) -> bool:
     # A find cursor sliced to an empty range never queries the server.
     return bool(getattr(cursor, "_empty", False))
-
-
-def _fill_for_next(cursor: Any) -> bool:
-    """Fetch as PyMongo's ``next()`` would until a document is buffered.
-
-    The document stays in the buffer for the loop thread to pop, so a
-    waiter cancelled meanwhile loses nothing. False when exhausted.
-    """
-    if _is_empty(cursor):
-        return False
-    if isinstance(cursor, CommandCursor):
-        # Like CommandCursor.next(): fetch through empty batches while alive.
-        while not _buffer(cursor) and cursor.alive:
-            _refill(cursor)
-        return bool(_buffer(cursor))
-    return bool(_buffer(cursor)) or bool(_refill(cursor))
-
-
-def _collect(cursor: Any, length: int | None) -> list:
-    """Up to ``length`` documents (all if None), fetching batches as needed."""
-    result: list = []
-    if _is_empty(cursor):
-        return result
-    while True:
-        data = _buffer(cursor)
-        if data:
-            wanted = None if length is None else length - len(result)
-            if wanted is None or len(data) <= wanted:
-                result.extend(data)
-                data.clear()
-            else:
-                popleft = data.popleft
-                result.extend([popleft() for _ in range(wanted)])
-            if length is not None and len(result) >= length:
-                return result
-        if not cursor.alive or not _refill(cursor):
-            # An empty batch ends the list, as PyMongo's own to_list does.
-            return result
 
 
 def _validate_length(length: Any) -> None:
@@ -207,7 +173,10 @@ class AgnosticClient(AgnosticBaseProperties):
     secondaries = ReadOnlyProperty()
     topology_description = ReadOnlyProperty()
 
-    close = DelegateMethod()
+    #: Never blocks the loop (ending sessions, killing cursors is network
+    #: I/O): ``client.close()`` returns at once, ``await client.close()``
+    #: waits for it.
+    close = BackgroundMethod()
     get_database = DelegateMethod(wrap=True)
     get_default_database = DelegateMethod(wrap=True)
     append_metadata = DelegateMethod()
@@ -479,72 +448,88 @@ def _generated(declaration: type, framework: Any) -> type:
 
 
 # ---------------------------------------------------------------------------
-# Worker calls on one stateful PyMongo object, in order
-
-
-class _WorkerCallsInOrder:
-    """Runs the worker calls of one cursor or change stream one at a time.
-
-    PyMongo's cursors are not thread-safe. A caller that stops waiting (a
-    cancelled task, ``wait_for`` timing out) does not stop its worker call,
-    so the next call must wait until that one has finished, or two threads
-    would drive one cursor. Each call therefore has an internal future that
-    resolves only when its worker is done, and the next call starts after
-    it. The caller gets a separate future; ``on_dropped(result)`` receives a
-    result nobody waits for any more, so it can be put back.
-    """
-
-    def _init_worker_calls(self) -> None:
-        self._last_call: Any = None
-
-    def _run(
-        self, fn: Callable[..., Any], *args: Any, loop: Any = None, on_dropped: Callable[[Any], None] | None = None
-    ) -> Any:
-        """Run ``fn(*args)`` on a worker after this object's previous call; ``loop``: asyncio loop, if known."""
-        framework = self._framework  # type: ignore[attr-defined]
-        if loop is None:
-            loop = framework.to_asyncio_loop(self.get_io_loop())  # type: ignore[attr-defined]
-        previous = self._last_call
-        finished = loop.create_future()
-        result = loop.create_future()
-        self._last_call = finished
-
-        def relay(done: Any) -> None:
-            finished.set_result(None)
-            error = done.exception()
-            if result.cancelled():
-                if error is None and on_dropped is not None:
-                    on_dropped(done.result())
-            elif error is not None:
-                result.set_exception(error)
-            else:
-                result.set_result(done.result())
-
-        def launch(_: Any = None) -> None:
-            if result.cancelled():
-                finished.set_result(None)  # nobody wants it and it never started
-                return
-            framework.submit(loop, fn, args, {}).add_done_callback(relay)
-
-        if previous is None or previous.done() or previous.get_loop() is not loop:
-            launch()
-        else:
-            previous.add_done_callback(launch)
-        return result
-
-
-# ---------------------------------------------------------------------------
 # Cursors
+#
+# How documents travel (the one mechanism behind every cursor read):
+#
+# * Only a worker call holding the cursor's ``_worker_lock`` touches the
+#   PyMongo cursor (see SerializedWorkerCalls), so one thread at a time
+#   drives it, whatever loops and threads its readers run on.
+# * That worker moves what it fetched into ``_Fetched.docs``, a deque owned
+#   by motorlike, appending on the right. Readers take documents from the
+#   left, on their own loop, one atomic ``popleft`` at a time. So a document
+#   is handed out at most once, and in cursor order.
+# * A reader takes documents only once its worker call is done and while it
+#   is still waiting. A reader that gave up (cancelled, timed out, its loop
+#   closed) takes nothing: what its call fetched stays for the next reader,
+#   on whatever loop that runs.
+# * ``exhausted`` is set after the last append; readers read it *before*
+#   looking at ``docs``, so "exhausted and nothing buffered" means done.
 
 
-class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
+class _Fetched:
+    """What the workers fetched from one PyMongo cursor and no reader took yet."""
+
+    __slots__ = ("cursor", "docs", "exhausted")
+
+    def __init__(self, cursor: Any) -> None:
+        #: The PyMongo cursor; None until a latent cursor's command runs.
+        self.cursor = cursor
+        self.docs: collections.deque = collections.deque()
+        self.exhausted = False
+
+    def take(self, length: int | None) -> list:
+        """Up to ``length`` documents (all if None), in order, on the reader's loop."""
+        docs = self.docs
+        count = len(docs) if length is None else min(length, len(docs))
+        taken: list = []
+        append, popleft = taken.append, docs.popleft
+        try:
+            for _ in range(count):
+                append(popleft())
+        except IndexError:
+            pass  # a reader on another thread took the rest
+        return taken
+
+
+def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, through_empty_batches: bool) -> bool:
+    """Worker, holding the cursor's lock: buffer ``wanted`` documents (None: all).
+
+    Stops early at the end of the cursor, or at an empty batch unless
+    ``through_empty_batches`` (PyMongo's ``next()`` on a command cursor goes
+    on through them; its ``to_list`` and a find cursor's ``next()`` stop).
+    Returns whether documents are buffered.
+    """
+    docs = fetched.docs
+    if fetched.exhausted:
+        return bool(docs)
+    if _is_empty(cursor):
+        fetched.exhausted = True
+        return bool(docs)
+    while True:
+        data = _buffer(cursor)
+        if data:
+            docs.extend(data)
+            data.clear()
+        if not cursor.alive:
+            fetched.exhausted = True
+            return bool(docs)
+        if wanted is not None and len(docs) >= wanted:
+            return True
+        if not _refill(cursor) and cursor.alive and not through_empty_batches:
+            # Another fetch may follow later: a tailable cursor, or a
+            # server that answered an empty batch.
+            return bool(docs)
+
+
+class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     """What find cursors and command cursors share.
 
-    Documents already received sit in the PyMongo cursor's buffer and are
-    returned without leaving the event loop's thread; only fetching a batch
-    goes to a worker. All instance state is set in ``__init__`` (never class
-    defaults), so that proxy subclasses like umongo's, which skip
-    ``__init__`` and forward attribute access, see the proxied cursor's state.
+    Documents already fetched are returned without leaving the event loop's
+    thread; only fetching a batch goes to a worker (see the notes above).
+    All instance state is set in ``__init__`` (never class defaults), so
+    that proxy subclasses like umongo's, which skip ``__init__`` and forward
+    attribute access, see the proxied cursor's state.
     """
 
     __hash__ = None  # type: ignore[assignment]
@@ -553,12 +538,16 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
     cursor_id = ReadOnlyProperty()
     session = ReadOnlyProperty()
 
+    #: Applied to each document handed out (GridFS cursors make GridOuts).
+    _transform: Callable[[Any, Any], Any] | None = None
+
     def __init__(self, cursor: Any, collection: Any) -> None:
         super().__init__(cursor)
         self._collection = collection
         self.started = False
         self.closed = False
-        self._init_worker_calls()
+        self._fetched = _Fetched(cursor)
+        self._init_worker_lock()
 
     @property
     def collection(self) -> Any:
@@ -572,6 +561,11 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
     @property
     def alive(self) -> bool:
         """Whether the cursor may still return documents."""
+        fetched = self._fetched
+        if fetched.docs:
+            return True
+        if fetched.exhausted:
+            return False
         delegate = self.delegate
         return True if delegate is None else delegate.alive
 
@@ -580,38 +574,42 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
         self.started = True
         return self.delegate
 
-    def _next_on_worker(self) -> bool:
-        return _fill_for_next(self._ensure_started())
+    def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> bool:
+        if fetched.exhausted:
+            # Closed or rewound meanwhile (the lock is not first come, first
+            # served): never start a latent cursor's command after close().
+            return bool(fetched.docs)
+        cursor = fetched.cursor
+        if cursor is None:
+            cursor = fetched.cursor = self._ensure_started()
+        self.started = True
+        return _fetch(fetched, cursor, wanted, for_next and isinstance(cursor, CommandCursor))
 
-    def _collect_on_worker(self, length: int | None) -> list:
-        return _collect(self._ensure_started(), length)
-
-    def _refresh_on_worker(self) -> int:
-        cursor = self._ensure_started()
-        if _buffer(cursor):
-            return len(_buffer(cursor))
-        return _refill(cursor) if cursor.alive else 0
+    def _hand_out(self, documents: list) -> list:
+        transform = self._transform
+        return documents if transform is None else [transform(document) for document in documents]
 
     def _buffered(self) -> int:
-        delegate = self.delegate
-        return 0 if delegate is None else len(_buffer(delegate))
+        return len(self._fetched.docs)
 
     def __aiter__(self) -> AgnosticBaseCursor:
         return self
 
     async def __anext__(self) -> Any:
         while True:
-            # Popped here, not on the worker: see _fill_for_next. Loop in
-            # case another task took the fetched document first.
-            delegate = self.delegate
-            if delegate is not None:
-                data = _buffer(delegate)
-                if data:
-                    return data.popleft()
-                if not delegate.alive:
-                    # Exhausted or closed: known without leaving the loop.
-                    raise StopAsyncIteration
-            if not await self._run(self._next_on_worker):
+            fetched = self._fetched
+            exhausted = fetched.exhausted  # before looking at docs: see the notes above
+            try:
+                document = fetched.docs.popleft()
+            except IndexError:
+                if exhausted:
+                    raise StopAsyncIteration from None
+            else:
+                transform = self._transform
+                return document if transform is None else transform(document)
+            if not await self._run(self._fetch_on_worker, fetched, 1, True):
+                if fetched.docs:
+                    continue
                 raise StopAsyncIteration
 
     async def next(self) -> Any:
@@ -620,22 +618,21 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
 
     async def try_next(self) -> Any:
         """The next document, or None if none arrived after one fetch."""
-        delegate = self.delegate
-        if delegate is not None:
-            data = _buffer(delegate)
-            if data:
-                return data.popleft()
-        if delegate is not None and not delegate.alive:
-            return None
-        await self._run(self._refresh_on_worker)
-        data = _buffer(self.delegate)
-        return data.popleft() if data else None
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        if fetched.docs or exhausted:
+            taken = fetched.take(1)
+            return self._hand_out(taken)[0] if taken else None
+        await self._run(self._fetch_on_worker, fetched, 1, False)
+        taken = fetched.take(1)
+        return self._hand_out(taken)[0] if taken else None
 
     def to_list(self, length: int | None = None) -> Any:
         """A future of a list of up to ``length`` documents (all if None).
 
         Documents already buffered are used first; the rest is fetched in a
-        single worker call however many batches it takes.
+        single worker call however many batches it takes. A caller that stops
+        waiting takes nothing: the next read gets every document, in order.
         """
         _validate_length(length)
         delegate = self.delegate
@@ -643,61 +640,62 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
             raise InvalidOperation("Can't call to_list on tailable cursor")
         framework = self._framework
         loop = framework.to_asyncio_loop(self.get_io_loop())
-        if length == 0:
-            future = loop.create_future()
-            future.set_result([])
-            return future
-        if delegate is not None and length is not None:
-            data = _buffer(delegate)
-            if len(data) >= length:
-                future = loop.create_future()
-                popleft = data.popleft
-                future.set_result([popleft() for _ in range(length)])
-                return future
-        # If the caller stops waiting, what was collected goes back to the
-        # front of the buffer for the next to_list or ``async for``.
-        return self._run(self._collect_on_worker, length, loop=loop, on_dropped=self._put_back)
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        future = framework.returnable_future(loop)
 
-    def _put_back(self, documents: list) -> None:
-        if documents:
-            _buffer(self.delegate).extendleft(reversed(documents))
+        def deliver(future: Any, _: Any, error: BaseException | None) -> None:
+            # On the caller's loop, once the worker is done (or at once).
+            if future.done():
+                return  # the caller gave up: the documents stay buffered
+            if error is not None:
+                future.set_exception(error)
+                return
+            taken = fetched.take(length)
+            try:
+                documents = self._hand_out(taken)
+            except Exception as exc:  # noqa: BLE001 - e.g. a bad GridFS file document
+                fetched.docs.extendleft(reversed(taken))
+                future.set_exception(exc)
+                return
+            # Should the caller be cancelled before it takes them, they go back.
+            future.resolve(documents, lambda: fetched.docs.extendleft(reversed(taken)))
+
+        if length == 0 or exhausted or (length is not None and len(fetched.docs) >= length):
+            deliver(future, None, None)
+            return future
+        get_pool().submit(
+            loop, future, run_locked, (self._worker_lock, self._fetch_on_worker, (fetched, length, False), {}), {}, deliver
+        )
+        return future
 
     @property
     def fetch_next(self) -> Any:
         """Deprecated: a future that is True when a document can be had with next_object()."""
         _warn_deprecated("fetch_next", "'async for' or to_list()")
-        framework = self._framework
-        loop = framework.to_asyncio_loop(self.get_io_loop())
-        if self._buffered():
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        if fetched.docs or exhausted:
             future = loop.create_future()
-            future.set_result(True)
+            future.set_result(bool(fetched.docs))
             return future
-        if self.delegate is not None and not self.delegate.alive:
-            future = loop.create_future()
-            future.set_result(False)
-            return future
-        fetched = self._run(self._refresh_on_worker, loop=loop)
-        result = loop.create_future()
 
-        def done(f: Any) -> None:
-            if result.done():
+        def deliver(future: Any, _: Any, error: BaseException | None) -> None:
+            if future.done():
                 return
-            if f.cancelled():
-                result.cancel()
-            elif f.exception() is not None:
-                result.set_exception(f.exception())
+            if error is not None:
+                future.set_exception(error)
             else:
-                result.set_result(bool(f.result()))
+                future.set_result(bool(fetched.docs))
 
-        fetched.add_done_callback(done)
-        return result
+        return self._run(self._fetch_on_worker, fetched, 1, False, loop=loop, deliver=deliver)
 
     def next_object(self) -> Any:
         """Deprecated: the next buffered document (after fetch_next), or None."""
         _warn_deprecated("next_object", "'async for' or to_list()")
-        if not self._buffered():
-            return None
-        return _buffer(self.delegate).popleft()
+        taken = self._fetched.take(1)
+        return self._hand_out(taken)[0] if taken else None
 
     def each(self, callback: Callable[[Any, Any], Any]) -> None:
         """Deprecated: call ``callback(document, None)`` for each document.
@@ -732,14 +730,25 @@ class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
         self.delegate.batch_size(batch_size)
         return self
 
+    def _close_on_worker(self, fetched: _Fetched) -> None:
+        fetched.exhausted = True  # nothing more is fetched; what is buffered stays readable
+        # A latent cursor's command may have run on a path that did not
+        # record it in ``fetched`` (synchro starts it directly).
+        cursor = fetched.cursor if fetched.cursor is not None else self.delegate
+        if cursor is not None:
+            cursor.close()
+
     async def close(self) -> None:
-        """Kill the cursor on the server, if it is still open there."""
+        """Kill the cursor on the server, if it is still open there.
+
+        Waits for a fetch still running on this cursor (one whose caller gave
+        up, say) to finish first: one thread at a time drives a cursor. The
+        close runs even if the caller stops waiting for it.
+        """
         if self.closed:
             return
         self.closed = True
-        delegate = self.delegate
-        if delegate is not None:
-            await self._run(delegate.close)
+        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock)
 
     async def __aenter__(self) -> AgnosticBaseCursor:
         return self
@@ -788,8 +797,17 @@ class AgnosticCursor(AgnosticBaseCursor):
         return cls(delegate, collection)
 
     def rewind(self) -> AgnosticCursor:
-        """Rewind to the unevaluated state; the query runs again on next use."""
-        self.delegate.rewind()
+        """Rewind to the unevaluated state; the query runs again on next use.
+
+        Never blocks the loop: the cursor starts over as a fresh PyMongo
+        cursor with the same options, and the old server cursor, if any, is
+        killed on a worker once any fetch still running on it is over.
+        """
+        old = self._fetched
+        self.delegate = self.delegate.clone()
+        self._fetched = _Fetched(self.delegate)
+        # Also stops reads still queued for the old cursor from starting it.
+        BackgroundCall(self._close_on_worker, old, lock=self._worker_lock)
         self.started = False
         self.closed = False
         return self
@@ -895,7 +913,7 @@ class AgnosticLatentCommandCursor(AgnosticCommandCursor):
 
 
 @wraps_pymongo(ChangeStream)
-class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
+class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     """A change stream, opened on first use.
 
     Each wait for a change is one ``try_next`` on a worker, bounded by the
@@ -914,23 +932,24 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
         self._pipeline = pipeline
         self._options = options
         self._closed = False
-        # Changes fetched by a worker and not yet handed out.
+        # Changes fetched by a worker and not yet handed out: appended by
+        # workers holding the lock, popped by readers (as cursors' _Fetched).
         self._received: collections.deque = collections.deque()
-        self._init_worker_calls()
+        self._init_worker_lock()
 
     def get_io_loop(self) -> Any:
         return self._target.get_io_loop()
 
     def _open_on_worker(self) -> Any:
-        if self.delegate is None:
+        if self.delegate is None and not self._closed:
             self.delegate = self._target.delegate.watch(self._pipeline, **self._options)
         return self.delegate
 
     def _try_next_on_worker(self) -> None:
         # The change is left for the loop thread to take, so one whose
         # waiter was cancelled (wait_for(stream.next(), t)) is not lost.
-        if self._received:
-            return  # an earlier, abandoned call already fetched one
+        if self._received or self._closed:
+            return  # an earlier, abandoned call already fetched one; or closed meanwhile
         change = self._open_on_worker().try_next()
         if change is not None:
             self._received.append(change)
@@ -947,15 +966,20 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
             return False
         return True if self.delegate is None else self.delegate.alive
 
+    def _take(self) -> Any:
+        try:
+            return self._received.popleft()
+        except IndexError:  # empty, or a reader on another thread took it
+            return None
+
     async def try_next(self) -> Any:
         """The next change, or None if none came within one server wait or the stream is closed."""
-        if self._received:
-            return self._received.popleft()
-        if self._closed:
-            # PyMongo and Motor document None here; next() ends on alive.
-            return None
+        change = self._take()
+        if change is not None or self._closed:
+            # After close(), PyMongo and Motor document None; next() ends on alive.
+            return change
         await self._run(self._try_next_on_worker)
-        return self._received.popleft() if self._received else None
+        return self._take()
 
     async def next(self) -> Any:
         """Wait for the next change; raises StopAsyncIteration once closed."""
@@ -975,8 +999,12 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
         if self._closed:
             return
         self._closed = True
+        await BackgroundCall(self._close_on_worker, lock=self._worker_lock)  # runs even if we stop waiting
+
+    def _close_on_worker(self) -> None:
+        # Holding the lock: an open still in flight has set delegate by now.
         if self.delegate is not None:
-            await self._run(self.delegate.close)
+            self.delegate.close()
 
     async def __aenter__(self) -> AgnosticChangeStream:
         await self._run(self._open_on_worker)
@@ -984,6 +1012,12 @@ class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.close()
+
+    def __enter__(self) -> Any:
+        raise RuntimeError(f"use 'async with' with {type(self).__name__}, not 'with'")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Never reached: __enter__ refuses."""
 
 
 # ---------------------------------------------------------------------------

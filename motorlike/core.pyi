@@ -42,7 +42,12 @@ from pymongo.synchronous.database import Database
 from pymongo.topology_description import TopologyDescription
 from pymongo.write_concern import WriteConcern
 
-from motorlike.metaprogramming import AgnosticBase as AgnosticBase, coroutine_annotation as coroutine_annotation
+from motorlike._pool import BackgroundCall as BackgroundCall
+from motorlike.metaprogramming import (
+    AgnosticBase as AgnosticBase,
+    SerializedWorkerCalls,
+    coroutine_annotation as coroutine_annotation,
+)
 
 __all__ = [
     "AgnosticBase",
@@ -59,6 +64,7 @@ __all__ = [
     "AgnosticLatentCommandCursor",
     "AgnosticRawBatchCommandCursor",
     "AgnosticRawBatchCursor",
+    "BackgroundCall",
     "coroutine_annotation",
 ]
 
@@ -104,7 +110,7 @@ class AgnosticClient(AgnosticBaseProperties):
     def secondaries(self) -> set[tuple[str, int | None]]: ...
     @property
     def topology_description(self) -> TopologyDescription: ...
-    def close(self) -> None: ...
+    def close(self) -> BackgroundCall: ...
     def get_database(
         self,
         name: str | None = ...,
@@ -660,10 +666,7 @@ class AgnosticCollection(AgnosticBaseProperties):
     @property
     def write_concern(self) -> WriteConcern: ...
 
-class _WorkerCallsInOrder:
-    ...
-
-class AgnosticBaseCursor(_WorkerCallsInOrder, AgnosticBase):
+class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     def __init__(self, cursor: Any, collection: Any) -> None: ...
     @property
     def collection(self) -> Any: ...
@@ -782,7 +785,7 @@ class AgnosticLatentCommandCursor(AgnosticCommandCursor):
     @property
     def session(self) -> Any: ...
 
-class AgnosticChangeStream(_WorkerCallsInOrder, AgnosticBase):
+class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     def __init__(self, target: Any, pipeline: Any, options: Mapping[str, Any]) -> None: ...
     def get_io_loop(self) -> Any: ...
     @property

@@ -13,7 +13,13 @@ There is one factory per behaviour:
 ``ReadOnlyProperty``           property reading the PyMongo attribute
 ``DelegateMethod``             synchronous call of the PyMongo method
 ``MotorCursorChainingMethod``  synchronous call that returns the motorlike cursor
+``BackgroundMethod``           runs on a worker, returns at once: awaitable or not
 =============================  ==================================================
+
+Declarations that wrap a PyMongo object which is not thread-safe (a cursor,
+a change stream, a GridFS file) derive from :class:`SerializedWorkerCalls`:
+every worker call on them, generated or hand-written, holds the object's
+lock while it runs.
 
 ``AsyncCall``, ``ReadOnlyProperty`` and ``DelegateMethod`` take ``wrap=True``:
 a returned PyMongo object is then wrapped in the motorlike class registered for
@@ -26,8 +32,11 @@ from __future__ import annotations
 
 import abc
 import inspect
+import threading
 import warnings
 from typing import Any, Callable
+
+from motorlike._pool import BackgroundCall, deliver_to_future, get_pool, run_locked
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
@@ -125,6 +134,41 @@ class AgnosticBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.delegate!r})"
+
+
+class SerializedWorkerCalls:
+    """Mixin for declarations whose PyMongo delegate is not thread-safe.
+
+    Invariant: a worker call that touches ``self.delegate`` holds
+    ``self._worker_lock`` for as long as it runs. The lock is taken on the
+    worker thread, never on an event loop (which must not block), so it
+    holds across loops and threads; and a call whose caller gave up keeps
+    it until the call is really over. So at most one thread at a time ever
+    drives the PyMongo object.
+    """
+
+    _worker_lock: threading.Lock
+
+    def _init_worker_lock(self) -> None:
+        self._worker_lock = threading.Lock()
+
+    def _run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        loop: Any = None,
+        deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+    ) -> Any:
+        """A future on ``loop`` (default: this object's) of ``fn(*args)`` run holding the lock.
+
+        ``deliver(future, result, error)`` runs on the loop when the call is
+        over; the default resolves the future unless its waiter gave up.
+        """
+        if loop is None:
+            loop = self._framework.to_asyncio_loop(self.get_io_loop())  # type: ignore[attr-defined]
+        future = loop.create_future()
+        get_pool().submit(loop, future, run_locked, (self._worker_lock, fn, args, {}), {}, deliver)
+        return future
 
 
 def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -238,6 +282,7 @@ class AsyncCall(MotorAttributeFactory):
         to_asyncio_loop = framework.to_asyncio_loop
         run = self.run
         deprecated = self.deprecated
+        serialized = issubclass(cls, SerializedWorkerCalls)
 
         async def call_on_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
             if args or kwargs:
@@ -248,6 +293,8 @@ class AsyncCall(MotorAttributeFactory):
                 target, args = run, (self.delegate, *args)
             if deprecated is not None:
                 warnings.warn(deprecated, DeprecationWarning, stacklevel=2)
+            if serialized:
+                target, args, kwargs = run_locked, (self._worker_lock, target, args, kwargs), {}
             result = await submit(to_asyncio_loop(self.get_io_loop()), target, args, kwargs)
             return wrap(self, result) if wrap is not None else result
 
@@ -300,6 +347,40 @@ class DelegateMethod(MotorAttributeFactory):
 
         _describe(call, cls, attr_name, pymongo_name, self.doc)
         return call
+
+
+class BackgroundMethod(MotorAttributeFactory):
+    """A method that may touch the network but must not block the loop: ``client.close()``.
+
+    It runs the PyMongo method on a worker and returns at once a
+    :class:`~motorlike._pool.BackgroundCall`: ``await`` it to wait for the
+    call to finish, or ignore it (no warning), as Motor code does.
+    """
+
+    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+        pymongo_name = self.attr_name or attr_name
+        serialized = issubclass(cls, SerializedWorkerCalls)
+
+        def call_in_background(self: Any, *args: Any, **kwargs: Any) -> BackgroundCall:
+            if args or kwargs:
+                args, kwargs = unwrap_arguments(args, kwargs)
+            method = getattr(self.delegate, pymongo_name)
+            if kwargs:
+                method = _with_keywords(method, kwargs)
+            return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None)
+
+        _describe(call_in_background, cls, attr_name, pymongo_name, self.doc)
+        signature = getattr(call_in_background, "__signature__", None)
+        if signature is not None:
+            call_in_background.__signature__ = signature.replace(return_annotation="BackgroundCall")  # type: ignore[attr-defined]
+        return call_in_background
+
+
+def _with_keywords(method: Callable[..., Any], kwargs: dict) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return method(*args, **kwargs)
+
+    return call
 
 
 class MotorCursorChainingMethod(MotorAttributeFactory):
@@ -360,10 +441,12 @@ __all__ = [
     "AsyncCommand",
     "AsyncRead",
     "AsyncWrite",
+    "BackgroundMethod",
     "DelegateMethod",
     "MotorAttributeFactory",
     "MotorCursorChainingMethod",
     "ReadOnlyProperty",
+    "SerializedWorkerCalls",
     "coroutine_annotation",
     "create_class_with_framework",
     "declaration_for",

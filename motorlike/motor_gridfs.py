@@ -39,6 +39,7 @@ from motorlike.metaprogramming import (
     AsyncCall,
     DelegateMethod,
     ReadOnlyProperty,
+    SerializedWorkerCalls,
     create_class_with_framework,
     unwrap_arguments,
     wrapper_for_framework,
@@ -194,29 +195,6 @@ def _retrieve_exception(future: Any) -> None:
         future.exception()
 
 
-def _chain_future(source: Any, transform: Callable[[Any], Any]) -> Any:
-    """A future on ``source``'s loop resolving to ``transform(source.result())``."""
-    result = source.get_loop().create_future()
-
-    def done(finished: Any) -> None:
-        if result.done():
-            return
-        if finished.cancelled():
-            result.cancel()
-            return
-        error = finished.exception()
-        if error is not None:
-            result.set_exception(error)
-            return
-        try:
-            result.set_result(transform(finished.result()))
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-            result.set_exception(exc)
-
-    source.add_done_callback(done)
-    return result
-
-
 # ---------------------------------------------------------------------------
 # GridFSBucket
 
@@ -348,7 +326,7 @@ def _check_root_collection(obj: Any, root_collection: Any) -> None:
 
 
 @wraps_pymongo(GridIn)
-class AgnosticGridIn(AgnosticBase):
+class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
     """A file being written to GridFS; get one from ``bucket.open_upload_stream()``.
 
     Data is buffered and sent a chunk at a time by ``await write(data)``;
@@ -389,6 +367,7 @@ class AgnosticGridIn(AgnosticBase):
         """
         _check_root_collection(self, root_collection)
         self._root_collection = root_collection
+        self._init_worker_lock()
         if delegate is None:
             (session,), kwargs = unwrap_arguments((session,), kwargs)
             delegate = _BoundedGridIn(root_collection.delegate, session=session, **kwargs)
@@ -450,7 +429,7 @@ class MotorGridOutProperty(ReadOnlyProperty):
 
 
 @wraps_pymongo(GridOut)
-class AgnosticGridOut(AgnosticBase):
+class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     """A file read from GridFS.
 
     ``await read()``, ``readchunk()``, ``readline()`` run on a worker;
@@ -503,6 +482,7 @@ class AgnosticGridOut(AgnosticBase):
         """The file with ``file_id`` (or described by ``file_document``) in ``root_collection``."""
         _check_root_collection(self, root_collection)
         self._root_collection = root_collection
+        self._init_worker_lock()
         if delegate is None:
             (session,), _ = unwrap_arguments((session,), {})
             delegate = GridOut(root_collection.delegate, file_id, file_document, session=session)
@@ -515,10 +495,6 @@ class AgnosticGridOut(AgnosticBase):
 
     def get_io_loop(self) -> Any:
         return self._root_collection.get_io_loop()
-
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        framework = self._framework
-        return framework.submit(framework.to_asyncio_loop(self.get_io_loop()), fn, args, {})
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document, e.g. ones set with GridIn.set().
@@ -540,12 +516,12 @@ class AgnosticGridOut(AgnosticBase):
 
     def open(self) -> Any:
         """Load the file document from the server; a future resolving to this GridOut."""
-        return self._submit(self._open_on_worker)
+        return self._run(self._open_on_worker)
 
     def _close_chunk_iterator_later(self, iterator: Any) -> Any:
         """Close a detached chunk iterator on a worker; a future of that."""
         try:
-            future = self._submit(iterator.close)
+            future = self._run(iterator.close)
         except RuntimeError:
             # No event loop to report to (called outside one): close here.
             iterator.close()
@@ -636,25 +612,29 @@ class AgnosticGridOutCursor(AgnosticCursor):
             return cls(delegate, owner.collection)
         return cls(delegate, _root_collection_of(owner))
 
+    def _transform(self, item: Any) -> AgnosticGridOut:  # type: ignore[override]
+        return self._grid_out(item)
+
     def _grid_out(self, item: Any) -> AgnosticGridOut:
         """A motorlike GridOut for a files document (buffered) or a PyMongo GridOut."""
         if not isinstance(item, GridOut):
             item = GridOut(self.collection.delegate, file_document=item, session=self.delegate.session)
         return _generated(AgnosticGridOut, self._framework)(self.collection, delegate=item)
 
+    # The same as a cursor's (documents become GridOuts through _transform),
+    # declared again for their types.
+
     async def __anext__(self) -> AgnosticGridOut:
-        return self._grid_out(await super().__anext__())
+        return await super().__anext__()  # type: ignore[no-any-return]
 
     async def try_next(self) -> AgnosticGridOut | None:
         """The next file, or None if none arrived after one fetch."""
-        document = await super().try_next()
-        return None if document is None else self._grid_out(document)
+        return await super().try_next()  # type: ignore[no-any-return]
 
     def to_list(self, length: int | None = None) -> Any:
         """A future of a list of up to ``length`` GridOut objects (all if None)."""
-        return _chain_future(super().to_list(length), lambda documents: [self._grid_out(d) for d in documents])
+        return super().to_list(length)
 
     def next_object(self) -> AgnosticGridOut | None:
         """Deprecated: the next buffered file (after fetch_next), or None."""
-        document = super().next_object()
-        return None if document is None else self._grid_out(document)
+        return super().next_object()  # type: ignore[no-any-return]

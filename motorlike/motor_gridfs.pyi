@@ -10,7 +10,7 @@ from bson.objectid import ObjectId
 from gridfs.synchronous.grid_file import GridIn, GridOut
 
 from motorlike.core import AgnosticClientSession, AgnosticCollection, AgnosticCursor
-from motorlike.metaprogramming import AgnosticBase, ReadOnlyProperty
+from motorlike.metaprogramming import AgnosticBase, ReadOnlyProperty, SerializedWorkerCalls
 
 __all__ = [
     "AgnosticGridFSBucket",
@@ -107,7 +107,7 @@ class AgnosticGridFSBucket(AgnosticBase):
     async def drop(self, session: Any = ...) -> None: ...
     def __repr__(self) -> str: ...
 
-class AgnosticGridIn(AgnosticBase):
+class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
     @property
     def _id(self) -> Any: ...
     @property
@@ -150,7 +150,7 @@ class AgnosticGridIn(AgnosticBase):
 class MotorGridOutProperty(ReadOnlyProperty):
     def create_attribute(self, cls: type[Any], attr_name: str, framework: Any) -> Any: ...
 
-class AgnosticGridOut(AgnosticBase):
+class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     @property
     def _id(self) -> Any: ...
     @property

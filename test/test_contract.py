@@ -44,9 +44,12 @@ def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list:
     original = pool.submit
     calls: list = []
 
-    def counting_submit(loop: Any, future: Any, fn: Any, args: tuple, kwargs: dict) -> None:
-        calls.append(fn)
-        return original(loop, future, fn, args, kwargs)
+    def counting_submit(loop: Any, future: Any, fn: Any, args: tuple, kwargs: dict, *deliver: Any) -> None:
+        # A call serialized on a cursor's lock is recorded as the call itself;
+        # background calls (client.close(): no loop to report to) are not.
+        if loop is not None:
+            calls.append(args[1] if fn is _pool.run_locked else fn)
+        return original(loop, future, fn, args, kwargs, *deliver)
 
     monkeypatch.setattr(pool, "submit", counting_submit)
     return calls

@@ -55,6 +55,68 @@ def submit(aio_loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tu
     return future
 
 
+class ReturnableFuture(asyncio.Future):
+    """A future whose result goes back where it came from if nobody takes it.
+
+    ``cursor.to_list()`` returns one: the documents it resolves to were
+    taken from the cursor's buffer. If the awaiting task is cancelled after
+    they arrived but before it ran again (``wait_for`` timing out in the
+    same loop iteration, say), a plain future would drop them. Here they go
+    back to the front of the buffer: ``resolve(result, give_back)`` keeps
+    ``give_back`` until the result is retrieved (``result()``, or ``await``
+    resuming), and calls it if the awaiting task is cancelled at its
+    ``await`` or the future is dropped unread.
+    """
+
+    _give_back: Callable[[], None] | None = None
+    _retrieved = False
+
+    def resolve(self, result: Any, give_back: Callable[[], None]) -> None:
+        self._give_back = give_back
+        self.set_result(result)
+
+    def result(self) -> Any:
+        # A task waiting on this future calls result() when it is woken, even
+        # if it is then cancelled before its coroutine sees the value: only
+        # __await__ knows for sure, and a plain result() reader (a callback,
+        # asyncio.wait_for on Python 3.11) counts as having taken it.
+        value = super().result()
+        self._retrieved = True
+        return value
+
+    def _return_result(self) -> None:
+        give_back, self._give_back = self._give_back, None
+        if give_back is not None:
+            give_back()
+
+    def __await__(self) -> Any:
+        if not self.done():
+            self._asyncio_future_blocking = True
+            try:
+                yield self
+            except BaseException:
+                # The awaiting task was cancelled (or closed) here, maybe
+                # just after the result arrived.
+                self._return_result()
+                raise
+        if not self.done():
+            raise RuntimeError("await wasn't used with future")
+        value = self.result()
+        self._give_back = None  # the awaiting coroutine has it now
+        return value
+
+    __iter__ = __await__
+
+    def __del__(self) -> None:
+        if not self._retrieved:
+            self._return_result()
+        super().__del__()
+
+
+def returnable_future(loop: Any) -> ReturnableFuture:
+    return ReturnableFuture(loop=to_asyncio_loop(loop))
+
+
 def call_soon(loop: Any, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     if kwargs:
         callback = functools.partial(callback, *args, **kwargs)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import tornado
 from tornado.ioloop import IOLoop
 
-from motorlike.frameworks.asyncio import is_future, submit  # noqa: F401 - shared as they are
+from motorlike.frameworks.asyncio import ReturnableFuture, is_future, submit  # noqa: F401 - shared as they are
 
 NAME = "tornado"
 #: Where the classes generated for this framework live.
@@ -41,6 +41,10 @@ def platform_info() -> str:
 
 def get_future(loop: Any) -> Any:
     return to_asyncio_loop(loop).create_future()
+
+
+def returnable_future(loop: Any) -> ReturnableFuture:
+    return ReturnableFuture(loop=to_asyncio_loop(loop))
 
 
 def run_on_executor(loop: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
