@@ -1,0 +1,576 @@
+"""The thread bridge under faults: what doc/reliability.md promises, tested.
+
+A server that stops answering, nothing listening, callers that give up at
+random moments, loops that end mid-call, readers on four threads: no call
+may starve the others, block the event loop, or lose, double or reorder a
+document. Servers are :class:`test.fault_server.FaultServer` instances
+(loopback only) or the embedded test server; every case is bounded in time.
+
+Each test gets a pool of its own (``fresh_pool``), so threads left stuck
+by one case cannot help or hurt the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import random
+import socket
+import threading
+import time
+import warnings
+from typing import Any, AsyncIterator
+
+import pytest
+from pymongo import monitoring
+from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
+
+from motorlike import _pool
+from test.fault_server import FaultServer
+from test.test_mockupdb import client_for
+
+DOCS = [{"_id": n, "i": n} for n in range(300)]
+#: How much later than the timeout an error may arrive. Sync PyMongo's
+#: server selection re-checks its deadline only every 0.5 s
+#: (MIN_HEARTBEAT_INTERVAL), so plain PyMongo threads are up to that late
+#: too, and two shared CPUs add their noise. (Ten workers taking the calls
+#: one after another would need count / 10 timeouts: 5 s for 50 calls.)
+SELECTION_MARGIN = 1.25
+#: Longest event-loop stall tolerated here. A loop blocked by a call would
+#: stall for a whole timeout (a second or more); two shared CPUs with
+#: hundreds of threads wanting the GIL give stalls of tens of milliseconds.
+LOOP_STALL_LIMIT = 0.25
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> _pool.WorkerPool:
+    pool = _pool.WorkerPool(10)
+    monkeypatch.setattr(_pool, "_pool", pool)
+    yield pool
+    # Calls finishing late (servers stopped, clients closed) would compete
+    # for the GIL with the next test's loop.
+    deadline = time.monotonic() + 5
+    while pool.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pool.shutdown(wait=False)
+
+
+@pytest.fixture(params=["asyncio", "tornado"])
+def framework(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@contextlib.contextmanager
+def serving(mode: str = "healthy", **options: Any) -> Any:
+    server = FaultServer(mode, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def dead_uri() -> str:
+    """A loopback address nothing listens on."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+class LoopWatch:
+    """A 1 ms ticker on the running loop; ``worst`` is the longest gap seen."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.worst = max(self.worst, now - last - 0.001)
+            last = now
+
+    async def __aenter__(self) -> LoopWatch:
+        self._task = asyncio.ensure_future(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def no_loop_errors() -> AsyncIterator[list]:
+    """Collects whatever reaches the loop's exception handler (InvalidStateError ...)."""
+    loop = asyncio.get_running_loop()
+    contexts: list = []
+    loop.set_exception_handler(lambda _, context: contexts.append(context))
+    try:
+        yield contexts
+    finally:
+        loop.set_exception_handler(None)
+    assert contexts == []
+
+
+# ---------------------------------------------------------------------------
+# 1. Abandoned calls do not starve other work
+
+
+async def test_abandoned_calls_do_not_starve_other_clients(framework: str) -> None:
+    with serving("stall_ops") as stalled, serving(docs=DOCS) as healthy:
+        stuck_client = client_for(framework, stalled.uri, socketTimeoutMS=30000)
+        other_client = client_for(framework, healthy.uri)
+        try:
+            abandoned = [asyncio.wait_for(stuck_client.db.coll.find_one(), 0.3) for _ in range(20)]
+            outcomes = await asyncio.gather(*abandoned, return_exceptions=True)
+            assert all(isinstance(outcome, asyncio.TimeoutError) for outcome in outcomes)
+            # More calls than workers hang on the wire now ...
+            assert stalled.stalled >= 10
+            started = time.monotonic()
+            found = await asyncio.wait_for(asyncio.gather(*(other_client.db.coll.find_one() for _ in range(20))), 5)
+            assert found == [DOCS[0]] * 20
+            # ... and other work, of this client too, still gets through.
+            assert await asyncio.wait_for(stuck_client.admin.command("ping"), 5) == {"ok": 1}
+            assert time.monotonic() - started < 2
+        finally:
+            stuck_client.close()
+            other_client.close()
+
+
+async def test_stuck_workers_leave_the_loop_free(framework: str) -> None:
+    """Worker exhaustion: 200 calls hang, the loop ticks on, other calls finish."""
+    with serving("stall_ops") as stalled, serving(docs=DOCS) as healthy:
+        stuck_client = client_for(framework, stalled.uri, socketTimeoutMS=30000, maxPoolSize=300)
+        other_client = client_for(framework, healthy.uri)
+        try:
+            async with LoopWatch() as watch:
+                hanging = [asyncio.ensure_future(stuck_client.db.coll.find_one()) for _ in range(200)]
+                await asyncio.sleep(0.2)
+                started = time.monotonic()
+                await asyncio.wait_for(asyncio.gather(*(other_client.db.coll.find_one() for _ in range(50))), 5)
+                elapsed = time.monotonic() - started
+                for task in hanging:
+                    task.cancel()
+                await asyncio.gather(*hanging, return_exceptions=True)
+            assert elapsed < 1.5
+            assert watch.worst < LOOP_STALL_LIMIT, f"the loop stalled for {watch.worst * 1000:.0f} ms"
+        finally:
+            stuck_client.close()
+            other_client.close()
+
+
+# ---------------------------------------------------------------------------
+# 2. Errors on time
+
+
+@pytest.mark.parametrize("count", [50, 100, 1000])
+async def test_every_call_fails_on_time_when_nothing_listens(framework: str, count: int) -> None:
+    client = client_for(framework, dead_uri(), serverSelectionTimeoutMS=1000)
+    started = time.monotonic()
+
+    async def one() -> float:
+        with pytest.raises(ServerSelectionTimeoutError):
+            await client.db.coll.find_one()
+        return time.monotonic() - started
+
+    try:
+        async with LoopWatch() as watch:
+            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(count))), 10)
+    finally:
+        client.close()
+    # Starting and waking a thousand threads on two CPUs takes its time too.
+    limit = 1.0 + SELECTION_MARGIN + 1.5 * count / 1000
+    assert max(times) < limit, f"slowest error after {max(times):.2f} s"
+    # A thousand threads raising at once make the loop wait for the GIL a while.
+    assert watch.worst < (LOOP_STALL_LIMIT if count <= 100 else 1.0)
+
+
+async def test_every_call_times_out_on_time_on_a_silent_server(framework: str) -> None:
+    with serving("stall_ops") as stalled:
+        # (No retry: a retried read would wait out a second socket timeout.)
+        client = client_for(framework, stalled.uri, socketTimeoutMS=500, retryReads=False)
+        started = time.monotonic()
+
+        async def one() -> float:
+            with pytest.raises(AutoReconnect):  # NetworkTimeout
+                await client.db.coll.find_one()
+            return time.monotonic() - started
+
+        try:
+            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(50))), 10)
+        finally:
+            client.close()
+    # (Ten workers taking them in turn: 2.5 s.)
+    assert max(times) < 0.5 + 1.0, f"slowest error after {max(times):.2f} s"
+
+
+async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) -> None:
+    # More calls than maxPoolSize: timeoutMS covers the wait for a connection too.
+    with serving("stall_ops") as stalled:
+        client = client_for(framework, stalled.uri, timeoutMS=500, maxPoolSize=20)
+        started = time.monotonic()
+
+        async def one() -> float:
+            with pytest.raises(PyMongoError) as raised:
+                await client.db.coll.find_one()
+            assert raised.value.timeout
+            return time.monotonic() - started
+
+        try:
+            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(200))), 10)
+        finally:
+            client.close()
+    # (Ten workers taking them in turn: 2.5 s.)
+    assert max(times) < 0.5 + 1.0, f"slowest error after {max(times):.2f} s"
+
+
+# ---------------------------------------------------------------------------
+# 3. close() never blocks the loop
+
+
+async def _open_cursor_on(client: Any) -> Any:
+    cursor = client.db.coll.find().batch_size(2)
+    assert await cursor.next() == DOCS[0]
+    return cursor
+
+
+async def test_close_never_blocks_the_loop(framework: str) -> None:
+    with serving(docs=DOCS) as server:
+        client = client_for(framework, server.uri, socketTimeoutMS=1000)
+        cursor = await _open_cursor_on(client)
+        del cursor  # PyMongo kills an abandoned cursor's server side in close()
+        gc.collect()
+        server.mode = "stall_ops"  # so killCursors hangs until the socket timeout
+        async with LoopWatch() as watch:
+            started = time.monotonic()
+            closing = client.close()
+            returned_after = time.monotonic() - started
+            await asyncio.sleep(0.3)
+            assert not closing.done()
+            await asyncio.wait_for(closing, 5)  # awaitable, for code that wants to wait
+    assert returned_after < 0.05
+    assert watch.worst < LOOP_STALL_LIMIT, f"the loop stalled for {watch.worst * 1000:.0f} ms"
+    assert "killCursors" in server.commands
+
+
+def test_close_without_await_warns_nothing(framework: str) -> None:
+    with serving(docs=DOCS) as server:
+
+        async def use_and_close() -> Any:
+            client = client_for(framework, server.uri)
+            await client.db.coll.find_one()
+            return client.close()  # as Motor code calls it: no await
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            closing = asyncio.run(use_and_close())
+            closing.result(timeout=5)  # done on its thread, loop or no loop
+            del closing
+            gc.collect()
+    assert [str(w.message) for w in caught] == []
+
+
+async def test_close_with_operations_in_flight(framework: str) -> None:
+    with serving("stall_ops") as stalled:
+        client = client_for(framework, stalled.uri, socketTimeoutMS=1000)
+        in_flight = [asyncio.ensure_future(client.db.coll.find_one()) for _ in range(10)]
+        await asyncio.sleep(0.2)
+        async with LoopWatch() as watch:
+            closing = client.close()
+            outcomes = await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), 5)
+            await asyncio.wait_for(closing, 5)
+    assert all(isinstance(outcome, PyMongoError) for outcome in outcomes), outcomes
+    assert watch.worst < LOOP_STALL_LIMIT
+
+
+async def test_cursor_rewind_never_blocks_the_loop(framework: str) -> None:
+    with serving(docs=DOCS) as server:
+        client = client_for(framework, server.uri, socketTimeoutMS=1000)
+        try:
+            cursor = await _open_cursor_on(client)
+            server.mode = "stall_ops"
+            started = time.monotonic()
+            cursor.rewind()  # the old server cursor is killed on a worker
+            assert time.monotonic() - started < 0.05
+            server.mode = "healthy"
+            assert [doc["i"] for doc in await cursor.to_list(5)] == [0, 1, 2, 3, 4]
+        finally:
+            await client.close()
+
+
+# ---------------------------------------------------------------------------
+# 4. Cursors: one worker call at a time, nothing lost, doubled or reordered
+
+
+class GetMoreOverlap(monitoring.CommandListener):
+    """The most getMores ever in flight at once (each test here reads one cursor)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: set[int] = set()  # request ids
+        self.worst = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "getMore":
+            with self._lock:
+                self._in_flight.add(event.request_id)
+                self.worst = max(self.worst, len(self._in_flight))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        with self._lock:
+            self._in_flight.discard(event.request_id)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        with self._lock:
+            self._in_flight.discard(event.request_id)
+
+
+def test_cursor_read_on_after_its_loop_ended(framework: str) -> None:
+    with serving(docs=DOCS, get_more_delay=0.01) as server:
+        overlap = GetMoreOverlap()
+        client = client_for(framework, server.uri, event_listeners=[overlap])
+        cursor = client.db.coll.find().sort("i").batch_size(10)
+
+        async def first_run() -> None:
+            # Ends with the to_list still fetching batches on a worker.
+            asyncio.ensure_future(cursor.to_list(None))
+            await asyncio.sleep(0.05)
+
+        async def second_run() -> list:
+            return await asyncio.wait_for(cursor.to_list(None), 10)
+
+        asyncio.run(first_run())
+        rest = asyncio.run(second_run())
+        client.close()
+    assert [doc["i"] for doc in rest] == list(range(300))
+    assert overlap.worst == 1
+
+
+def test_async_for_read_on_after_its_loop_ended(framework: str) -> None:
+    with serving(docs=DOCS, get_more_delay=0.01) as server:
+        client = client_for(framework, server.uri)
+        cursor = client.db.coll.find().sort("i").batch_size(10)
+        seen: list[int] = []
+
+        async def first_run() -> None:
+            async def read() -> None:
+                async for doc in cursor:
+                    seen.append(doc["i"])
+
+            asyncio.ensure_future(read())
+            await asyncio.sleep(0.06)
+
+        async def second_run() -> None:
+            async for doc in cursor:
+                seen.append(doc["i"])
+
+        asyncio.run(first_run())
+        assert 0 < len(seen) < 300
+        asyncio.run(second_run())
+        client.close()
+    assert seen == list(range(300))
+
+
+async def test_to_list_under_random_timeouts_keeps_every_document_in_order(framework: str) -> None:
+    rng = random.Random(9)
+    docs = DOCS[:200]
+    with serving(docs=docs, get_more_delay=0.002) as server:
+        client = client_for(framework, server.uri)
+        timeouts = 0
+        try:
+            async with no_loop_errors():
+                for _ in range(100):
+                    cursor = client.db.coll.find().sort("i").batch_size(20)
+                    received: list[int] = []
+                    while True:
+                        try:
+                            batch = await asyncio.wait_for(cursor.to_list(5), rng.uniform(0, 0.004))
+                        except asyncio.TimeoutError:
+                            timeouts += 1
+                            continue
+                        if not batch:
+                            break
+                        received.extend(doc["i"] for doc in batch)
+                    assert received == list(range(200))
+        finally:
+            client.close()
+    assert timeouts > 20  # the test did cancel calls in flight
+
+
+async def test_random_cancellation_of_every_read_method(framework: str) -> None:
+    """Many tasks share one cursor; each read is cancelled at a random moment.
+
+    Every document reaches exactly one read, and each read's documents come
+    in cursor order. (Reads running at once may finish in any order.)
+    """
+    rng = random.Random(4)
+    with serving(docs=DOCS, get_more_delay=0.001) as server:
+        client = client_for(framework, server.uri)
+        cursor = client.db.coll.find().sort("i").batch_size(7)
+        reads: list[list[int]] = []
+
+        async def read_once() -> None:
+            method = rng.choice(["anext", "to_list", "next", "fetch_next", "try_next"])
+            if method == "anext":
+                got = [await cursor.__anext__()]
+            elif method == "next":
+                got = [await cursor.next()]
+            elif method == "try_next":
+                got = [await cursor.try_next()]
+            elif method == "to_list":
+                got = await cursor.to_list(rng.randint(1, 12))
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    got = [cursor.next_object()] if await cursor.fetch_next else []
+            reads.append([doc["i"] for doc in got if doc is not None])
+
+        try:
+            async with no_loop_errors():
+                cancelled = 0
+                while sum(map(len, reads)) < len(DOCS):
+                    tasks = [asyncio.ensure_future(read_once()) for _ in range(rng.randint(1, 5))]
+                    await asyncio.sleep(rng.uniform(0, 0.003))
+                    for task in tasks:
+                        if rng.random() < 0.5:
+                            cancelled += task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            client.close()
+    assert sorted(i for read in reads for i in read) == list(range(300))
+    for read in reads:
+        assert read == sorted(read)
+    assert cancelled > 10
+
+
+async def test_to_list_gives_documents_back_when_cancelled_after_they_arrived(framework: str) -> None:
+    """The narrowest window: the result is set, the task is cancelled before it runs again."""
+    with serving(docs=DOCS) as server:
+        client = client_for(framework, server.uri)
+        cursor = client.db.coll.find().sort("i").batch_size(10)
+        try:
+            future = cursor.to_list(4)
+            # Registered before the task's own wake-up, so it runs first: the
+            # task is cancelled with the documents already in its future.
+            future.add_done_callback(lambda _: task.cancel())
+
+            async def wait() -> list:
+                return await future
+
+            task = asyncio.ensure_future(wait())
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert [doc["i"] for doc in await cursor.to_list(6)] == [0, 1, 2, 3, 4, 5]
+            # A future dropped unread gives its documents back too.
+            dropped = cursor.to_list(2)
+            while not dropped.done():
+                await asyncio.sleep(0.001)
+            del dropped
+            gc.collect()
+            assert [doc["i"] for doc in await cursor.to_list(3)] == [6, 7, 8]
+        finally:
+            client.close()
+
+
+def test_one_cursor_read_from_four_threads_loops_at_once(framework: str) -> None:
+    with serving(docs=DOCS, get_more_delay=0.001) as server:
+        overlap = GetMoreOverlap()
+        client = client_for(framework, server.uri, event_listeners=[overlap])
+        cursor = client.db.coll.find().sort("i").batch_size(7)
+        per_thread: list[list[int]] = [[] for _ in range(4)]
+        errors: list[BaseException] = []
+
+        def reader(seen: list[int], how: int) -> None:
+            async def read() -> None:
+                if how % 2:
+                    async for doc in cursor:
+                        seen.append(doc["i"])
+                else:
+                    while batch := await cursor.to_list(3):
+                        seen.extend(doc["i"] for doc in batch)
+
+            try:
+                asyncio.run(asyncio.wait_for(read(), 20))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader, args=(seen, n)) for n, seen in enumerate(per_thread)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        client.close()
+    assert errors == []
+    assert sorted(i for seen in per_thread for i in seen) == list(range(300))
+    for seen in per_thread:
+        assert seen == sorted(seen)
+    assert overlap.worst == 1
+
+
+# ---------------------------------------------------------------------------
+# 5. Storms and restarts
+
+
+async def test_cancellation_storm_keeps_every_acknowledged_write(framework: str) -> None:
+    """10,000 inserts, half of them cancelled at random moments."""
+    rng = random.Random(1)
+    acknowledged: list[int] = []
+    with serving() as server:
+        client = client_for(framework, server.uri)
+        collection = client.db.storm
+
+        async def insert(n: int) -> None:
+            await collection.insert_one({"_id": n})
+            acknowledged.append(n)
+
+        try:
+            async with no_loop_errors():
+                tasks = [asyncio.ensure_future(insert(n)) for n in range(10_000)]
+                loop = asyncio.get_running_loop()
+                for task in tasks:
+                    if rng.random() < 0.5:
+                        loop.call_later(rng.uniform(0, 0.5), task.cancel)
+                outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+        finally:
+            await client.close()
+        inserted = [doc["_id"] for doc in server.inserted]
+    assert all(o is None or isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert sum(isinstance(o, asyncio.CancelledError) for o in outcomes) > 1000
+    assert len(acknowledged) > 1000
+    # Every acknowledged write reached the server, once; nothing was sent twice.
+    assert set(acknowledged) <= set(inserted)
+    assert len(inserted) == len(set(inserted))
+
+
+async def test_recovery_after_the_server_restarts(framework: str) -> None:
+    server = FaultServer(docs=DOCS).start()
+    port = server.port
+    client = client_for(framework, server.uri, serverSelectionTimeoutMS=3000, heartbeatFrequencyMS=500)
+    failures = 0
+    try:
+        async with LoopWatch() as watch:
+            assert await client.db.coll.find_one() == DOCS[0]
+            await asyncio.to_thread(server.stop)
+            for _ in range(3):
+                with contextlib.suppress(PyMongoError):
+                    await client.db.coll.find_one()
+                    continue
+                failures += 1
+            server = await asyncio.to_thread(FaultServer(docs=DOCS, port=port).start)
+            restarted = time.monotonic()
+            results = await asyncio.wait_for(asyncio.gather(*(client.db.coll.find_one() for _ in range(20))), 10)
+            recovery = time.monotonic() - restarted
+        assert results == [DOCS[0]] * 20
+        assert failures >= 1
+        assert recovery < 3
+        assert watch.worst < LOOP_STALL_LIMIT
+    finally:
+        await client.close()
+        await asyncio.to_thread(server.stop)
