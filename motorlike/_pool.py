@@ -494,6 +494,12 @@ class BackgroundCall:
         """Block until done (not on an event loop!); the call's result or exception."""
         return self._future.result(timeout)
 
+    def on_loop(self, loop: Any) -> Any:
+        """An asyncio future on ``loop`` of this call's outcome; cancelling it leaves the call running."""
+        import asyncio
+
+        return asyncio.wrap_future(self._future, loop=loop)
+
     def __await__(self) -> Any:
         if not self._future.done():
             import asyncio

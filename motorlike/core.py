@@ -153,7 +153,7 @@ def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeErr
     return TypeError(
         f"'{type(obj).__name__}' object is not callable. If you meant to call the "
         f"'{method_name}' method on a '{parent_class_name}' object it is failing "
-        "because no such method exists."
+        "because no such method exists." + _legacy.removed_hint(method_name)
     )
 
 
@@ -748,7 +748,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if self.closed:
             return
         self.closed = True
-        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock)
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock).on_loop(loop)
 
     async def __aenter__(self) -> AgnosticBaseCursor:
         return self
@@ -999,7 +1000,9 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         if self._closed:
             return
         self._closed = True
-        await BackgroundCall(self._close_on_worker, lock=self._worker_lock)  # runs even if we stop waiting
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        # A background call: it runs even if we stop waiting.
+        await BackgroundCall(self._close_on_worker, lock=self._worker_lock).on_loop(loop)
 
     def _close_on_worker(self) -> None:
         # Holding the lock: an open still in flight has set delegate by now.
