@@ -55,6 +55,54 @@ def test_import_motor_resolves_to_motorlike() -> None:
 
 
 @pytest.mark.no_server
+def test_package_root_offers_the_tornado_classes_on_first_use() -> None:
+    result = run_python(
+        """
+        import sys
+        import motorlike
+        motorlike.install_motor_alias()
+        import motor
+        from motor.motor_asyncio import AsyncIOMotorClient
+        assert "tornado" not in sys.modules  # an asyncio program never imports it
+        from motor import MotorClient, MotorGridFSBucket, MotorGridIn
+        import motorlike.motor_tornado as tornado_classes
+        assert motor.MotorClient is tornado_classes.MotorClient is MotorClient
+        assert MotorGridFSBucket is tornado_classes.MotorGridFSBucket
+        assert {"MotorCursor", "MotorChangeStream"} <= set(dir(motor))
+        try:
+            motor.MotorNoSuchThing
+        except AttributeError as exc:
+            assert "MotorNoSuchThing" in str(exc)
+        else:
+            raise AssertionError("no AttributeError")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.no_server
+def test_tornado_classes_without_tornado_name_the_extra() -> None:
+    result = run_python(
+        """
+        import sys
+        sys.modules["tornado"] = None  # as if it were not installed
+        import motorlike
+        try:
+            motorlike.MotorClient
+        except AttributeError as exc:
+            assert "motorlike[tornado]" in str(exc), exc
+        else:
+            raise AssertionError("no AttributeError")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.no_server
 def test_alias_refuses_when_real_motor_is_loaded() -> None:
     result = run_python(
         """
