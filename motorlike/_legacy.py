@@ -17,6 +17,38 @@ from bson.son import SON
 OFF, SLOW_ONLY, ALL = 0, 1, 2
 
 
+#: Methods PyMongo 4 (and Motor 2 or 3) removed and motorlike leaves out, with
+#: what replaces each (doc/legacy.md has the reasons). Calling one raises a
+#: TypeError that names the replacement.
+REMOVED = {
+    "insert": "insert_one() or insert_many()",
+    "save": "replace_one({'_id': ...}, document, upsert=True) or insert_one()",
+    "update": "update_one(), update_many() or replace_one()",
+    "remove": "delete_one() or delete_many()",
+    "find_and_modify": "find_one_and_update(), find_one_and_replace() or find_one_and_delete()",
+    "count": "count_documents() or estimated_document_count()",
+    "ensure_index": "create_index()",
+    "group": "aggregate() with a $group stage",
+    "parallel_scan": "one find(), or find() on ranges of _id",
+    "eval": "aggregate() or application code",
+    "add_user": "command('createUser', ...)",
+    "remove_user": "command('dropUser', ...)",
+    "authenticate": "username= and password= (or the URI) on the client",
+    "logout": "a client without credentials",
+    "database_names": "list_database_names()",
+    "collection_names": "list_collection_names()",
+    "is_locked": "(await client.admin.current_op()).get('fsyncLock')",
+}
+
+
+def removed_hint(name: str) -> str:
+    """A sentence naming the replacement of a method PyMongo 4 removed, or ''."""
+    instead = REMOVED.get(name)
+    if instead is None:
+        return ""
+    return f" PyMongo 4 removed {name}(): use {instead} instead (see motorlike's doc/legacy.md)."
+
+
 def _deprecation(old: str, instead: str) -> str:
     return f"{old} was removed from PyMongo 4 and Motor 3; use {instead} instead"
 

@@ -174,11 +174,29 @@ def test_calling_a_collection_raises_type_error_with_a_hint(client) -> None:
     with pytest.raises(TypeError, match="'list_databasez' method on a '.*MotorClient' object"):
         client.list_databasez()
     # Methods PyMongo 4 removed and motorlike left out (doc/legacy.md) say so too.
-    for removed in ("insert", "save", "update", "remove", "find_and_modify", "count", "ensure_index"):
-        with pytest.raises(TypeError, match=f"'{removed}' method on a '.*MotorCollection' object"):
+    # Methods PyMongo 4 removed and motorlike left out (doc/legacy.md) name
+    # their replacement.
+    replacements = {
+        "insert": "insert_one",
+        "save": "replace_one",
+        "update": "update_one",
+        "remove": "delete_one",
+        "find_and_modify": "find_one_and_update",
+        "count": "count_documents",
+        "ensure_index": "create_index",
+    }
+    for removed, replacement in replacements.items():
+        with pytest.raises(TypeError, match=f"'{removed}' method on a '.*MotorCollection' object") as raised:
             getattr(client.db.coll, removed)({})
-    with pytest.raises(TypeError, match="'collection_names' method on a '.*MotorDatabase' object"):
+        assert f"PyMongo 4 removed {removed}(): use {replacement}" in str(raised.value)
+    with pytest.raises(TypeError, match="'collection_names' method on a '.*MotorDatabase' object.*list_collection_names"):
         client.db.collection_names()
+    with pytest.raises(TypeError, match="'database_names' method on a '.*MotorClient' object.*list_database_names"):
+        client.database_names()
+    # A misspelt name gets no such hint.
+    with pytest.raises(TypeError) as raised:
+        client.db.coll.insert_onee({})
+    assert "PyMongo 4 removed" not in str(raised.value)
 
 
 def test_iteration_is_refused(client) -> None:
