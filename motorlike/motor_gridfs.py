@@ -137,6 +137,19 @@ def _read(grid_out: GridOut, size: int = -1) -> bytes:
         chunks.whole_rest = False
 
 
+def _set_field(grid_in: GridIn, name: str, value: Any) -> None:
+    """Set a field of the file document (sent at once if the file is closed).
+
+    As Motor's ``set``: like ``setattr`` on the GridIn, so a property name
+    such as ``content_type`` sets its field (``contentType``).
+    """
+    member = inspect.getattr_static(type(grid_in), name, None)
+    if isinstance(member, property) and member.fset is not None:
+        member.fset(grid_in, value)
+    else:
+        grid_in.set(name, value)
+
+
 class _BoundedGridIn(GridIn):
     """PyMongo's GridIn, sending its chunks once UPLOAD_BUFFER_BYTES are waiting."""
 
@@ -350,7 +363,7 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
 
     abort = AsyncCall()
     close = AsyncCall()
-    set = AsyncCall()
+    set = AsyncCall(run=_set_field)
     write = AsyncCall()
     writelines = AsyncCall()
 
@@ -589,7 +602,9 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         """
         async for chunk in self:
             request_handler.write(chunk)
-            await request_handler.flush()
+            flushed = request_handler.flush()
+            if inspect.isawaitable(flushed):  # Tornado's is; Motor accepts a plain one too
+                await flushed
 
 
 # ---------------------------------------------------------------------------

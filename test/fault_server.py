@@ -207,7 +207,9 @@ class FaultServer:
             return self._find(ns, command)
         if name == "getMore":
             return self._get_more(int(command[name]), command.get("batchSize"))
-        if name in ("aggregate", "listCollections", "listIndexes"):
+        if name == "aggregate":  # the pipeline is ignored: docs, as find serves them
+            return self._find(ns, {"batchSize": command.get("cursor", {}).get("batchSize", 101)})
+        if name in ("listCollections", "listIndexes"):
             return {"cursor": {"firstBatch": [], "id": Int64(0), "ns": ns}, "ok": 1.0}
         if name == "insert":
             documents = command.get("documents", [])

@@ -101,6 +101,15 @@ async def test_async_with_and_async_for(framework: str, mock: MockServer) -> Non
     assert kill["killCursors"] == "coll" and kill["cursors"] == [CURSOR_ID]
 
 
+def test_plain_with_points_at_async_with(framework: str) -> None:
+    client = client_for(framework, "mongodb://127.0.0.1:1", serverSelectionTimeoutMS=100)
+    stream = client.db.coll.watch()
+    with pytest.raises(RuntimeError, match="async with"):
+        with stream:
+            pass
+    client.close()
+
+
 async def test_try_next_returns_none_on_empty_batch(framework: str, mock: MockServer) -> None:
     mock.on("aggregate", opened([], token="token0"))
     mock.on("getMore", more([], "token1"), more([change(2)], "token2"), more([], "token5"))

@@ -221,6 +221,18 @@ async def test_set_before_close_is_stored_on_close(bucket, raw_bucket):
     assert files.find_one({"_id": grid_in._id})["colour"] == "blue"
 
 
+async def test_set_a_property_sets_its_field(bucket, raw_bucket):
+    files, _ = raw_bucket
+    grid_in = bucket.open_upload_stream("typed")
+    with pytest.warns(DeprecationWarning):  # PyMongo deprecates content_type
+        await grid_in.set("content_type", "text/html")
+        assert grid_in.content_type == "text/html"
+    await grid_in.close()
+    with pytest.warns(DeprecationWarning):
+        await grid_in.set("content_type", "text/plain")  # after close: sent at once
+    assert files.find_one({"_id": grid_in._id})["contentType"] == "text/plain"
+
+
 async def test_async_with_closes(bucket):
     async with bucket.open_upload_stream("ctx") as grid_in:
         await grid_in.write(b"First part\n")
@@ -647,3 +659,24 @@ async def test_reading_the_whole_rest_lets_the_server_fill_batches(recorded_buck
     assert await grid_out.read() == data[25:]
     assert [c.get("batchSize") for c in recorder.commands if "find" in c] == [3]
     assert all(c.get("batchSize") == 3 for c in recorder.commands if "getMore" in c)
+
+
+async def test_stream_to_handler_accepts_a_plain_flush(bucket):
+    file_id = await bucket.upload_from_stream("plain", b"x" * 1000, chunk_size_bytes=300)
+
+    class Handler:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+            self.flushes = 0
+
+        def write(self, chunk: bytes) -> None:
+            self.written.append(chunk)
+
+        def flush(self) -> None:  # not awaitable
+            self.flushes += 1
+
+    handler = Handler()
+    grid_out = await bucket.open_download_stream(file_id)
+    await grid_out.stream_to_handler(handler)
+    assert b"".join(handler.written) == b"x" * 1000
+    assert handler.flushes == len(handler.written) == 4
