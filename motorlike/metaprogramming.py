@@ -33,6 +33,7 @@ from __future__ import annotations
 import abc
 import inspect
 import threading
+import types
 import warnings
 from typing import Any, Callable
 
@@ -120,6 +121,10 @@ class AgnosticBase:
 
     def __init__(self, delegate: Any) -> None:
         self.delegate = delegate
+
+    def __class_getitem__(cls, document_type: Any) -> Any:
+        """``AsyncIOMotorCollection[dict[str, Any]]`` in annotations and aliases, as in Motor 3."""
+        return types.GenericAlias(cls, document_type)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, AgnosticBase) and type(self)._framework is type(other)._framework:

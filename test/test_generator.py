@@ -144,3 +144,21 @@ def test_forwarding_methods_show_pymongo_parameters() -> None:
         assert list(client_parameters)[:2] == ["host", "port"] and "io_loop" in client_parameters
     finally:
         client.close()
+
+
+@pytest.mark.no_server
+def test_public_classes_are_subscriptable_like_motors() -> None:
+    from typing import Any, get_args, get_origin
+
+    from motorlike import motor_asyncio, motor_tornado
+
+    for module in (motor_asyncio, motor_tornado):
+        for name in module.__all__:
+            cls = getattr(module, name)
+            alias = cls[dict[str, Any]]
+            assert get_origin(alias) is cls
+            assert get_args(alias) == (dict[str, Any],)
+    # A subscripted class still constructs the class itself.
+    client = motor_asyncio.AsyncIOMotorClient[dict[str, Any]]("mongodb://127.0.0.1:1", connect=False)
+    assert type(client) is motor_asyncio.AsyncIOMotorClient
+    client.close()
