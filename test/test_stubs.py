@@ -507,3 +507,23 @@ def test_motor_alias_stubs_give_type_checkers_motorlike(tmp_path: Path) -> None:
     assert good.returncode == 0, good.stdout + good.stderr
     bad = run_mypy(_ALIAS_BAD)
     assert "sample.py:6: error:" in bad.stdout and "[assignment]" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_type_checkers_find_the_installed_package(tmp_path: Path) -> None:
+    """Outside the repository, with nothing but this environment's install (the README's)."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install mypy)")
+    (tmp_path / "user_code.py").write_text(
+        textwrap.dedent(
+            """
+            from motorlike.motor_asyncio import AsyncIOMotorClient
+            reveal_type(AsyncIOMotorClient("mongodb://127.0.0.1"))
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / ".cache"), "--no-error-summary", "user_code.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert 'Revealed type is "motorlike.motor_asyncio.AsyncIOMotorClient"' in result.stdout, result.stdout + result.stderr
