@@ -28,7 +28,12 @@ import asyncio
 import inspect
 from typing import Any, Callable
 
-import aiohttp.web
+try:
+    import aiohttp.web
+except ImportError as missing:  # pragma: no cover - tested in a subprocess
+    raise ModuleNotFoundError(
+        "motorlike.aiohttp needs aiohttp: pip install 'motorlike[aiohttp]'", name="aiohttp"
+    ) from missing
 from gridfs.errors import NoFile
 
 from motorlike import _gridfs_http

@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import Iterator
@@ -301,17 +302,26 @@ class EmbeddedServer:
         self.log_path: pathlib.Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._work_dir: pathlib.Path | None = None
+        self._sigterm = _SigtermAsExit()
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def __enter__(self) -> EmbeddedServer:
-        self.start()
+        self._sigterm.install()
+        try:
+            self.start()
+        except BaseException:
+            self._sigterm.restore()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self._sigterm.restore()
 
     def start(self) -> str:
         if self.running and self.uri is not None:
@@ -439,6 +449,36 @@ def test_server_uri() -> str | None:
 # Named test_* by request; keep pytest from collecting it when a test
 # module imports it by name.
 test_server_uri.__test__ = False  # type: ignore[attr-defined]
+
+
+class _SigtermAsExit:
+    """While a server runs, let SIGTERM unwind the program as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process at once, leaving the
+    server's directory behind; as SystemExit, ``with`` blocks and
+    ``finally`` clauses run and ``stop()`` cleans up. Only when SIGTERM has
+    no handler yet and this is the main thread (the only place one can be
+    set); the previous handler comes back afterwards.
+    """
+
+    def __init__(self) -> None:
+        self._previous: object = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        self._previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    def restore(self) -> None:
+        previous, self._previous = self._previous, None
+        if previous is not None and signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
+            signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _exit_on_sigterm(signal_number: int, frame: object) -> None:
+    raise SystemExit(128 + signal_number)
 
 
 @contextlib.contextmanager

@@ -20,8 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import tornado.iostream
-import tornado.web
+try:
+    import tornado.iostream
+    import tornado.web
+except ImportError as missing:  # pragma: no cover - tested in a subprocess
+    raise ModuleNotFoundError(
+        "motorlike.web needs Tornado: pip install 'motorlike[tornado]'", name="tornado"
+    ) from missing
 from gridfs.errors import NoFile
 
 from motorlike import _gridfs_http

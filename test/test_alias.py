@@ -83,6 +83,34 @@ def test_package_root_offers_the_tornado_classes_on_first_use() -> None:
 
 
 @pytest.mark.no_server
+@pytest.mark.parametrize(
+    "module, missing, extra",
+    [
+        ("motorlike.motor_tornado", "tornado", "tornado"),
+        ("motorlike.web", "tornado", "tornado"),
+        ("motorlike.aiohttp", "aiohttp", "aiohttp"),
+    ],
+)
+def test_modules_name_the_extra_they_need(module: str, missing: str, extra: str) -> None:
+    result = run_python(
+        f"""
+        import importlib, sys
+        sys.modules[{missing!r}] = None  # as if it were not installed
+        try:
+            importlib.import_module({module!r})
+        except ModuleNotFoundError as exc:
+            assert "pip install 'motorlike[{extra}]'" in str(exc), exc
+            assert exc.name == {missing!r}
+        else:
+            raise AssertionError("imported")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.no_server
 def test_tornado_classes_without_tornado_name_the_extra() -> None:
     result = run_python(
         """

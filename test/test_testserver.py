@@ -231,6 +231,48 @@ def test_command_line_serves_until_sigterm():
         process.stdout.close()
 
 
+_PROGRAM_USING_THE_SERVER = """
+import asyncio
+from motorlike.testserver import EmbeddedServer
+from motorlike.motor_asyncio import AsyncIOMotorClient
+
+async def main(uri):
+    client = AsyncIOMotorClient(uri)
+    await client.db.c.insert_one({})
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+with EmbeddedServer() as server:
+    print(server.log_path.parent, flush=True)
+    asyncio.run(main(server.uri))
+"""
+
+
+def test_a_program_stopped_by_sigterm_cleans_up_like_on_ctrl_c():
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    environment.pop(testserver.TEST_URI_ENV, None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PROGRAM_USING_THE_SERVER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+        text=True,
+    )
+    try:
+        work_dir = pathlib.Path(process.stdout.readline().strip())
+        assert work_dir.is_dir(), process.stderr.read()
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM
+        assert not work_dir.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
 # ------------------------------------------------------- choosing the server
 
 

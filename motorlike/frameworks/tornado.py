@@ -9,8 +9,13 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-import tornado
-from tornado.ioloop import IOLoop
+try:
+    import tornado
+    from tornado.ioloop import IOLoop
+except ImportError as missing:  # pragma: no cover - tested in a subprocess
+    raise ModuleNotFoundError(
+        "motorlike's Tornado classes need Tornado: pip install 'motorlike[tornado]'", name="tornado"
+    ) from missing
 
 from motorlike.frameworks.asyncio import ReturnableFuture, is_future, submit  # noqa: F401 - shared as they are
 
