@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import time
 import warnings
-from typing import Any, Callable, Coroutine, Mapping
+from typing import Any, Callable, Coroutine, Mapping, MutableMapping
 
 from pymongo import CursorType
 from pymongo.driver_info import DriverInfo
@@ -31,6 +31,7 @@ from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCur
 from pymongo.synchronous.cursor import Cursor, RawBatchCursor
 from pymongo.synchronous.database import Database
 from pymongo.synchronous.mongo_client import MongoClient
+from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
 from motorlike import _legacy
 from motorlike._version import version as _motorlike_version
@@ -81,9 +82,19 @@ def _buffer(cursor: Any) -> Any:
     return cursor._data
 
 
+def _set_buffer(cursor: Any, documents: Any) -> None:
+    """Make ``documents`` (a deque) the PyMongo cursor's buffer."""
+    cursor._data = documents
+
+
 def _refill(cursor: Any) -> int:
-    """Fetch the next batch (blocking); returns the buffer's new length."""
+    """Fetch the next batch (blocking) into an empty buffer; returns its length."""
     return cursor._refresh()
+
+
+def _server_done(cursor: Any) -> bool:
+    """Whether the server cursor is finished (exhausted, killed or failed)."""
+    return bool(cursor._killed)
 
 
 def _is_tailable(cursor: Any) -> bool:
@@ -140,7 +151,7 @@ class AgnosticBaseProperties(AgnosticBase):
     __iter__ = None
 
     @pymongo_parameters(Collection.watch)
-    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream:
+    def watch(self, pipeline: Any = None, **kwargs: Any) -> AgnosticChangeStream[_DocumentType]:
         """A change stream on this client, database or collection, opened on first use.
 
         Arguments are those of PyMongo's ``watch``; nothing is sent until the
@@ -240,7 +251,7 @@ class AgnosticClient(AgnosticBaseProperties):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> AgnosticDatabase:
+    def __getitem__(self, name: str) -> AgnosticDatabase[_DocumentType]:
         return _generated(AgnosticDatabase, self._framework)(self, name)
 
 
@@ -279,7 +290,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
         return cls(client, delegate.name, _delegate=delegate)
 
     @property
-    def client(self) -> AgnosticClient:
+    def client(self) -> AgnosticClient[_DocumentType]:
         """The motorlike client this database belongs to."""
         return self._client
 
@@ -293,14 +304,14 @@ class AgnosticDatabase(AgnosticBaseProperties):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> AgnosticCollection:
+    def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]:
         return _generated(AgnosticCollection, self._framework)(self, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise _not_callable(self, self.name, type(self._client).__name__)
 
     @pymongo_parameters(Database.aggregate)
-    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
@@ -381,7 +392,7 @@ class AgnosticCollection(AgnosticBaseProperties):
         return cls(database, delegate.name, _delegate=delegate)
 
     @property
-    def database(self) -> AgnosticDatabase:
+    def database(self) -> AgnosticDatabase[_DocumentType]:
         """The motorlike database this collection belongs to."""
         return self._database
 
@@ -396,7 +407,7 @@ class AgnosticCollection(AgnosticBaseProperties):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> AgnosticCollection:
+    def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]:
         return type(self)._from_delegate(self, self.delegate[name])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -407,36 +418,36 @@ class AgnosticCollection(AgnosticBaseProperties):
         raise _not_callable(self, method_name, parent)
 
     @pymongo_parameters(Cursor.__init__, skip=2)
-    def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor:
+    def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor[_DocumentType]:
         """Query the collection; returns a cursor at once, nothing is sent until first use."""
         args, kwargs = unwrap_arguments(args, kwargs)
         return _generated(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
 
     @pymongo_parameters(Cursor.__init__, skip=2)
-    def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor:
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor[_DocumentType]:
         """Like :meth:`find`, but iterating yields raw BSON batches."""
         args, kwargs = unwrap_arguments(args, kwargs)
         return _generated(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
 
     @pymongo_parameters(Collection.aggregate)
-    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Run an aggregation; a latent cursor, nothing is sent until first use."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
     @pymongo_parameters(Collection.aggregate_raw_batches)
-    def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+    def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(
             self, "aggregate_raw_batches", pipeline, *args, **kwargs
         )
 
     @pymongo_parameters(Collection.list_indexes)
-    def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+    def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[MutableMapping[str, Any]]:
         """A cursor over the collection's index documents (use ``async for``)."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
 
     @pymongo_parameters(Collection.list_search_indexes)
-    def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor:
+    def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[Mapping[str, Any]]:
         """A cursor over the collection's Atlas Search indexes."""
         return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
 
@@ -508,17 +519,22 @@ def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, through_empty_bat
         return bool(docs)
     while True:
         data = _buffer(cursor)
-        if data:
+        if data is not docs:
+            # A batch PyMongo received: it joins ours, and ours becomes
+            # PyMongo's buffer again, so that anything reading the PyMongo
+            # cursor (its alive, PyMongo's own tests) sees the documents.
             docs.extend(data)
-            data.clear()
-        if not cursor.alive:
+            _set_buffer(cursor, docs)
+        if _server_done(cursor):
             fetched.exhausted = True
             return bool(docs)
         if wanted is not None and len(docs) >= wanted:
             return True
-        if not _refill(cursor) and cursor.alive and not through_empty_batches:
+        _set_buffer(cursor, collections.deque())  # PyMongo fetches only into an empty buffer
+        if not _refill(cursor) and not _server_done(cursor) and not through_empty_batches:
             # Another fetch may follow later: a tailable cursor, or a
             # server that answered an empty batch.
+            _set_buffer(cursor, docs)
             return bool(docs)
 
 
@@ -592,10 +608,10 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     def _buffered(self) -> int:
         return len(self._fetched.docs)
 
-    def __aiter__(self) -> AgnosticBaseCursor:
+    def __aiter__(self) -> AgnosticBaseCursor[_DocumentType]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> _DocumentType:
         while True:
             fetched = self._fetched
             exhausted = fetched.exhausted  # before looking at docs: see the notes above
@@ -612,11 +628,11 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                     continue
                 raise StopAsyncIteration
 
-    async def next(self) -> Any:
+    async def next(self) -> _DocumentType:
         """The next document; raises StopAsyncIteration when exhausted."""
         return await self.__anext__()
 
-    async def try_next(self) -> Any:
+    async def try_next(self) -> _DocumentType | None:
         """The next document, or None if none arrived after one fetch."""
         fetched = self._fetched
         exhausted = fetched.exhausted
@@ -691,7 +707,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
 
         return self._run(self._fetch_on_worker, fetched, 1, False, loop=loop, deliver=deliver)
 
-    def next_object(self) -> Any:
+    def next_object(self) -> _DocumentType | None:
         """Deprecated: the next buffered document (after fetch_next), or None."""
         _warn_deprecated("next_object", "'async for' or to_list()")
         taken = self._fetched.take(1)
@@ -725,7 +741,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         _background_tasks.add(task)
         task.add_done_callback(_background_tasks.discard)
 
-    def batch_size(self, batch_size: int) -> AgnosticBaseCursor:
+    def batch_size(self, batch_size: int) -> AgnosticBaseCursor[_DocumentType]:
         """Limit the number of documents per batch; returns this cursor."""
         self.delegate.batch_size(batch_size)
         return self
@@ -751,7 +767,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         loop = self._framework.to_asyncio_loop(self.get_io_loop())
         await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock).on_loop(loop)
 
-    async def __aenter__(self) -> AgnosticBaseCursor:
+    async def __aenter__(self) -> AgnosticBaseCursor[_DocumentType]:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -797,7 +813,7 @@ class AgnosticCursor(AgnosticBaseCursor):
         collection = owner.collection if isinstance(owner, AgnosticBaseCursor) else owner
         return cls(delegate, collection)
 
-    def rewind(self) -> AgnosticCursor:
+    def rewind(self) -> AgnosticCursor[_DocumentType]:
         """Rewind to the unevaluated state; the query runs again on next use.
 
         Never blocks the loop: the cursor starts over as a fresh PyMongo
@@ -813,17 +829,17 @@ class AgnosticCursor(AgnosticBaseCursor):
         self.closed = False
         return self
 
-    def clone(self) -> AgnosticCursor:
+    def clone(self) -> AgnosticCursor[_DocumentType]:
         """A new, unevaluated cursor with the same options."""
         return type(self)(self.delegate.clone(), self.collection)
 
-    def __copy__(self) -> AgnosticCursor:
+    def __copy__(self) -> AgnosticCursor[_DocumentType]:
         return type(self)(self.delegate.__copy__(), self.collection)
 
-    def __deepcopy__(self, memo: Any) -> AgnosticCursor:
+    def __deepcopy__(self, memo: Any) -> AgnosticCursor[_DocumentType]:
         return type(self)(self.delegate.__deepcopy__(memo), self.collection)
 
-    def __getitem__(self, index: Any) -> AgnosticCursor:
+    def __getitem__(self, index: Any) -> AgnosticCursor[_DocumentType]:
         """Slicing sets skip and limit (``cursor[10:20]``); returns this cursor."""
         if not isinstance(index, slice):
             raise TypeError(
@@ -885,7 +901,7 @@ class AgnosticLatentCommandCursor(AgnosticCommandCursor):
         self.started = True
         return self.delegate
 
-    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor:
+    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor[_DocumentType]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool):
             raise TypeError(f"batch_size must be an integer, not {type(batch_size).__name__}")
         if batch_size < 0:
@@ -973,7 +989,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         except IndexError:  # empty, or a reader on another thread took it
             return None
 
-    async def try_next(self) -> Any:
+    async def try_next(self) -> _DocumentType | None:
         """The next change, or None if none came within one server wait or the stream is closed."""
         change = self._take()
         if change is not None or self._closed:
@@ -982,7 +998,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         await self._run(self._try_next_on_worker)
         return self._take()
 
-    async def next(self) -> Any:
+    async def next(self) -> _DocumentType:
         """Wait for the next change; raises StopAsyncIteration once closed."""
         while self.alive:
             change = await self.try_next()
@@ -992,7 +1008,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
 
     __anext__ = next
 
-    def __aiter__(self) -> AgnosticChangeStream:
+    def __aiter__(self) -> AgnosticChangeStream[_DocumentType]:
         return self
 
     async def close(self) -> None:
@@ -1009,7 +1025,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         if self.delegate is not None:
             self.delegate.close()
 
-    async def __aenter__(self) -> AgnosticChangeStream:
+    async def __aenter__(self) -> AgnosticChangeStream[_DocumentType]:
         await self._run(self._open_on_worker)
         return self
 

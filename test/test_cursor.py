@@ -243,3 +243,26 @@ def test_sync_iteration_is_refused(collection) -> None:
     with pytest.raises(TypeError):
         with collection.find():
             pass
+
+
+@pytest.mark.no_server
+def test_pymongo_internals_motorlike_relies_on_are_there() -> None:
+    """Fails loudly when a PyMongo release moves what core.py's accessors read."""
+    import collections
+
+    from pymongo import MongoClient
+    from pymongo.synchronous.command_cursor import CommandCursor
+
+    client = MongoClient("mongodb://127.0.0.1:1", connect=False)
+    try:
+        cursor = client.db.coll.find()
+        command_cursor = CommandCursor(client.db.coll, {"id": 0, "firstBatch": []}, None)
+        for pymongo_cursor in (cursor, command_cursor):
+            assert isinstance(pymongo_cursor._data, collections.deque)
+            assert callable(pymongo_cursor._refresh)
+            assert isinstance(pymongo_cursor._killed, bool)
+        assert isinstance(cursor._query_flags, int)
+        assert cursor._empty is False
+        assert command_cursor._killed is True  # id 0: nothing more on the server
+    finally:
+        client.close()
