@@ -107,6 +107,8 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from pymongo.typings import _DocumentType as _PYMONGO_DOCUMENT_TYPE
+
 from motorlike.metaprogramming import (
     AsyncCall,
     BackgroundMethod,
@@ -118,6 +120,42 @@ from motorlike.metaprogramming import (
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+# ---------------------------------------------------------------------------
+# The document type. Classes that carry documents (client, database,
+# collection, cursors, change streams) are generic in it, as Motor's are:
+# AsyncIOMotorCollection[MyDoc].find_one() is MyDoc | None. It defaults to
+# dict[str, Any], as PyMongo's document_class does.
+
+#: Where the stubs' type variable is defined, and how.
+DOCUMENT_TYPEVAR = ("motorlike.core", "_DocumentType")
+DOCUMENT_TYPEVAR_DEFINITION = '_DocumentType = TypeVar("_DocumentType", bound=Mapping[str, Any], default=dict[str, Any])'
+#: Declarations without a PyMongo class of their own that are generic.
+GENERIC_BASES = {"AgnosticBaseProperties", "AgnosticBaseCursor"}
+#: Declarations deriving from a generic one without being generic: what
+#: they give it (a GridOutCursor's items are GridOuts, not mappings: its own
+#: members say so, and its base is left open).
+DOCUMENT_TYPE_OF: dict[str, tuple[str, str]] = {}
+
+
+def _is_generic(cls: type) -> bool:
+    """Whether the stub of declaration ``cls`` is generic in the document type."""
+    if cls.__name__ in GENERIC_BASES:
+        return True
+    delegate = getattr(cls, "__delegate_class__", None)
+    return delegate is not None and _PYMONGO_DOCUMENT_TYPE in getattr(delegate, "__parameters__", ())
+
+
+def _is_generic_ref(ref: str) -> bool:
+    module, qualname = ref.split(":", 1)
+    try:
+        cls = functools.reduce(getattr, qualname.split("."), importlib.import_module(module))
+    except (ImportError, AttributeError):
+        return False
+    if not isinstance(cls, type):
+        return False
+    declaration = cls if module in DECLARATION_MODULES else cls.__bases__[0]
+    return _is_generic(declaration)
 DECLARATION_MODULES = ("motorlike.core", "motorlike.motor_gridfs")
 FRAMEWORK_MODULES = ("motorlike.motor_asyncio", "motorlike.motor_tornado")
 
@@ -160,11 +198,11 @@ _REFUSING = {
 #: (class, member) -> return annotation, resolved in the class's module, used
 #: while the runtime annotation is ``Any``.
 _RETURN_OVERRIDES = {
-    ("AgnosticBaseCursor", "to_list"): "asyncio.Future[list[Any]]",
+    ("AgnosticBaseCursor", "to_list"): "asyncio.Future[list[_DocumentType]]",
     ("AgnosticBaseCursor", "fetch_next"): "asyncio.Future[bool]",
-    ("AgnosticClient", "__getattr__"): "AgnosticDatabase",
-    ("AgnosticDatabase", "__getattr__"): "AgnosticCollection",
-    ("AgnosticCollection", "__getattr__"): "AgnosticCollection",
+    ("AgnosticClient", "__getattr__"): "AgnosticDatabase[_DocumentType]",
+    ("AgnosticDatabase", "__getattr__"): "AgnosticCollection[_DocumentType]",
+    ("AgnosticCollection", "__getattr__"): "AgnosticCollection[_DocumentType]",
     ("AgnosticGridOutCursor", "to_list"): "asyncio.Future[list[AgnosticGridOut]]",
     ("AgnosticGridOut", "open"): "asyncio.Future[AgnosticGridOut]",
 }
@@ -300,6 +338,9 @@ class _Context:
     self_class: type | None = None
     #: Replace PyMongo classes motorlike wraps by their declarations.
     motorlike: bool = False
+    #: Inside a class generic in the document type: PyMongo's _DocumentType
+    #: becomes the stubs' own type variable (else Any).
+    generic: bool = False
 
 
 def _typing_name(obj: Any) -> tuple[str, str] | None:
@@ -401,7 +442,7 @@ def _convert_object(obj: Any, context: _Context, public_path: tuple[str, str] | 
     if obj is Any:
         return _any()
     if isinstance(obj, typing.TypeVar):
-        return _any()
+        return _ref(*DOCUMENT_TYPEVAR) if context.generic and obj is _PYMONGO_DOCUMENT_TYPE else _any()
     if _is_self(obj):
         return _any() if context.self_class is None else _class_ref(context.self_class, context)
     if isinstance(obj, str):
@@ -417,7 +458,9 @@ def _convert_object(obj: Any, context: _Context, public_path: tuple[str, str] | 
                 ctx=ast.Load(),
             )
         base = _convert_object(origin, context)
-        if _is_any(base) or _ref_id(base) is None or _ref_id(base).startswith("motorlike"):  # type: ignore[union-attr]
+        if _is_any(base) or _ref_id(base) is None:
+            return base
+        if _ref_id(base).startswith("motorlike") and not _is_generic_ref(_ref_id(base)):  # type: ignore[union-attr]
             return base
         elements = [
             ast.List(elts=[_convert_object(a, context) for a in arg], ctx=ast.Load())
@@ -472,9 +515,10 @@ def _convert_node(node: ast.expr, context: _Context) -> ast.expr:
     if isinstance(node, ast.Subscript):
         base = _convert_node(node.value, context)
         base_id = _ref_id(base)
-        if base_id is None or base_id == "typing:Any" or base_id.startswith("motorlike"):
-            # Not subscriptable as written, or a motorlike class (not generic).
-            return base
+        if base_id is None or base_id == "typing:Any":
+            return base  # not subscriptable as written
+        if base_id.startswith("motorlike") and not _is_generic_ref(base_id):
+            return base  # a motorlike class that is not generic
         arguments = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if base_id in ("typing:Optional", "typing:Union"):
             members = [_convert_node(argument, context) for argument in arguments]
@@ -585,7 +629,7 @@ def _factory_member(cls: type, name: str, factory: MotorAttributeFactory) -> _Me
     if isinstance(factory, ReadOnlyProperty):
         member = inspect.getattr_static(delegate_class, pymongo_name, None)
         if isinstance(member, property) and member.fget is not None:
-            context = _Context(_module_of(member.fget), delegate_class, factory.wrap)
+            context = _Context(_module_of(member.fget), delegate_class, factory.wrap, generic=_is_generic(cls))
             returns = _return_annotation(member.fget, context, name)
         elif type(member) in (str, int, float, bool, bytes):
             returns = _ref("builtins", type(member).__name__)
@@ -614,15 +658,15 @@ def _factory_member(cls: type, name: str, factory: MotorAttributeFactory) -> _Me
         self_class = delegate_class
     chaining = isinstance(factory, MotorCursorChainingMethod)
     if chaining:
-        returns = _ref(cls.__module__, cls.__qualname__)
+        returns = _self_type(cls)
     elif background:
         returns = _ref("motorlike.core", "BackgroundCall")
     elif signature.return_annotation is inspect.Signature.empty:
         returns = _any()
     else:
-        returns = _convert(signature.return_annotation, _Context(module, self_class, factory.wrap))
+        returns = _convert(signature.return_annotation, _Context(module, self_class, factory.wrap, _is_generic(cls)))
     # Arguments are unwrapped (motorlike objects -> PyMongo's) except by chaining methods.
-    params_context = _Context(module, self_class, motorlike=not chaining)
+    params_context = _Context(module, self_class, motorlike=not chaining, generic=_is_generic(cls))
     return _signature_member(name, kind, signature, params_context, returns)
 
 
@@ -656,7 +700,7 @@ def _handwritten_member(cls: type, name: str, value: Any) -> _Member | None:
     if isinstance(value, property):
         if value.fget is None:
             return None
-        context = _Context(value.fget.__module__)
+        context = _Context(value.fget.__module__, generic=_is_generic(cls))
         annotation = inspect.signature(value.fget).return_annotation
         returns = _override(cls, name, annotation, context) or _return_annotation(value.fget, context, name)
         return _Member(name, "property", [_Param("self", inspect.Parameter.POSITIONAL_OR_KEYWORD, None, False)], returns)
@@ -670,14 +714,16 @@ def _handwritten_member(cls: type, name: str, value: Any) -> _Member | None:
         value_type = type(value)
         returns = _ref("builtins", value_type.__name__) if value_type.__module__ == "builtins" else _any()
         return _Member(name, "attribute", returns=returns)
-    context = _Context(function.__module__)
+    context = _Context(function.__module__, generic=_is_generic(cls))
     signature = inspect.signature(function)
     returns = _override(cls, name, signature.return_annotation, context) or _return_annotation(function, context, name)
     source = getattr(function, "__pymongo_parameters__", None)
     if source is not None:
         # Parameters shown as PyMongo's (metaprogramming.pymongo_parameters):
         # their annotations are PyMongo's, read where PyMongo wrote them.
-        source_context = _Context(_module_of(source), getattr(cls, "__delegate_class__", None), motorlike=True)
+        source_context = _Context(
+            _module_of(source), getattr(cls, "__delegate_class__", None), motorlike=True, generic=_is_generic(cls)
+        )
         return _signature_member(name, kind, signature, source_context, returns)
     return _signature_member(name, kind, signature, context, returns)
 
@@ -975,7 +1021,38 @@ def _finish(imports: _Imports, body: list[str], exported: list[str]) -> str:
 
 
 def _bases(cls: type) -> list[ast.expr]:
-    return [_class_ref(base, _Context(cls.__module__)) for base in cls.__bases__ if base is not object]
+    """The stub's bases: a generic base gets the document type (``AgnosticCursor[_DocumentType]``),
+    and the first generic class of a hierarchy ``Generic[_DocumentType]``."""
+    bases: list[ast.expr] = []
+    generic_base = False
+    for base in cls.__bases__:
+        if base is object:
+            continue
+        ref = _class_ref(base, _Context(cls.__module__))
+        if _is_generic(base):
+            generic_base = True
+            ref = _subscript(ref, _document_type_of(cls))
+        bases.append(ref)
+    if _is_generic(cls) and not generic_base:
+        bases.append(_subscript(_ref("typing", "Generic"), _ref(*DOCUMENT_TYPEVAR)))
+    return bases
+
+
+def _subscript(value: ast.expr, argument: ast.expr) -> ast.expr:
+    return ast.Subscript(value=value, slice=argument, ctx=ast.Load())
+
+
+def _document_type_of(cls: type) -> ast.expr:
+    """What a subclass passes its generic base: the type variable, or its own document type."""
+    if _is_generic(cls):
+        return _ref(*DOCUMENT_TYPEVAR)
+    return _ref(*DOCUMENT_TYPE_OF.get(cls.__name__, ("typing", "Any")))
+
+
+def _self_type(cls: type) -> ast.expr:
+    """``cls`` as its own methods return it: ``AgnosticCursor[_DocumentType]``."""
+    ref = _ref(cls.__module__, cls.__qualname__)
+    return _subscript(ref, _ref(*DOCUMENT_TYPEVAR)) if _is_generic(cls) else ref
 
 
 def _stubbed_classes(stubber: _Stubber) -> dict[str, list[type]]:
@@ -1028,6 +1105,12 @@ def _declaration_stub(module_name: str, classes: list[type], stubber: _Stubber) 
             raise RuntimeError(f"{module_name}.{exported}: only classes defined there, or imported names, can be stubbed")
         imports.reexport(source, exported)
     body = []
+    if f"{module_name}:" == f"{DOCUMENT_TYPEVAR[0]}:":
+        # typing_extensions: a TypeVar default (PEP 696) for every Python.
+        imports.local("typing_extensions:TypeVar", set())
+        imports.local("typing:Any", set())
+        imports.local("collections.abc:Mapping", set())
+        body.append(DOCUMENT_TYPEVAR_DEFINITION)
     for cls in classes:
         body.append("\n".join(_render_class(cls.__name__, _bases(cls), stubber.members(cls).values(), imports)))
     return _finish(imports, body, list(module.__all__))
@@ -1046,6 +1129,14 @@ def _narrow(node: ast.expr, mapping: dict[str, str]) -> ast.expr | None:
         if left is None and right is None:
             return None
         return ast.BinOp(left=left or node.left, op=ast.BitOr(), right=right or node.right)
+    if isinstance(node, ast.Subscript) and _ref_id(node.value) in mapping:
+        # A generic declaration (AgnosticCursor[_DocumentType]): the framework's
+        # class, with the same argument if it is generic too.
+        target = mapping[_ref_id(node.value)]  # type: ignore[index]
+        narrowed = _ref(*target.split(":", 1))
+        if not _is_generic_ref(target):
+            return narrowed
+        return ast.Subscript(value=narrowed, slice=node.slice, ctx=ast.Load())
     if isinstance(node, ast.Subscript) and _ref_id(node.value) == "builtins:tuple":
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         narrowed = [_narrow(item, mapping) for item in items]
@@ -1082,6 +1173,8 @@ def _framework_stub(module_name: str, stubbed: set[type], stubber: _Stubber) -> 
             if narrowed is not None:
                 members.append(member.with_returns(narrowed))
         bases: list[ast.expr] = [_ref(declaration.__module__, declaration.__qualname__)]
+        if _is_generic(declaration):
+            bases = [_subscript(bases[0], _ref(*DOCUMENT_TYPEVAR))]
         body.append("\n".join(_render_class(name, bases, members, imports)))
     return _finish(imports, body, list(module.__all__))
 

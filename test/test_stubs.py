@@ -248,7 +248,12 @@ def _stub_class_table(modules: list[str] = STUB_MODULES) -> dict[str, tuple[list
     for module_name in modules:
         for node in _parse(module_name).body:
             if isinstance(node, ast.ClassDef):
-                bases = [base.id for base in node.bases if isinstance(base, ast.Name)]
+                # Bases as written, generic ones too (AgnosticCursor[_DocumentType]).
+                bases = [
+                    (base.value if isinstance(base, ast.Subscript) else base).id  # type: ignore[attr-defined]
+                    for base in node.bases
+                    if isinstance(base.value if isinstance(base, ast.Subscript) else base, ast.Name)
+                ]
                 names = {_stub_name(member) for member in node.body if _stub_kind(member) is not None}
                 table[node.name] = (bases, names)
     return table
@@ -294,6 +299,7 @@ def test_every_public_runtime_member_is_in_the_stubs(framework_module: str) -> N
 _GOOD = '''
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from pymongo.results import InsertOneResult, UpdateResult
@@ -336,14 +342,14 @@ async def asyncio_code() -> None:
     async for document in cursor:
         print(document["x"])
     documents = await collection.find().to_list(None)
-    assert_type(documents, list[Any])
+    assert_type(documents, list[dict[str, Any]])
 
     latent = collection.aggregate([{"$match": {}}])
     assert_type(latent, AsyncIOMotorLatentCommandCursor)
     async for document in latent:
         print(document)
-    command_cursor: AgnosticCommandCursor = await db.list_collections()
-    assert_type(await db.list_collections(), AsyncIOMotorCommandCursor)
+    command_cursor: AgnosticCommandCursor[MutableMapping[str, Any]] = await db.list_collections()
+    assert_type(await db.list_collections(), AsyncIOMotorCommandCursor[MutableMapping[str, Any]])
     print(command_cursor)
 
     async with await client.start_session() as session:
@@ -526,4 +532,5 @@ def test_type_checkers_find_the_installed_package(tmp_path: Path) -> None:
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / ".cache"), "--no-error-summary", "user_code.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
-    assert 'Revealed type is "motorlike.motor_asyncio.AsyncIOMotorClient"' in result.stdout, result.stdout + result.stderr
+    expected = 'Revealed type is "motorlike.motor_asyncio.AsyncIOMotorClient[dict[str, Any]]"'
+    assert expected in result.stdout, result.stdout + result.stderr
