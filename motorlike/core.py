@@ -1165,7 +1165,7 @@ class AgnosticClientSession(AgnosticBase):
 
     async def with_transaction(
         self,
-        coro: Callable[[AgnosticClientSession], Coroutine[Any, Any, Any]],
+        coro: Callable[[Any], Coroutine[Any, Any, Any]],  # Any: each framework passes its own session class
         read_concern: Any = None,
         write_concern: Any = None,
         read_preference: Any = None,

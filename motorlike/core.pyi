@@ -846,7 +846,7 @@ class AgnosticClientSession(AgnosticBase):
     ) -> _MotorTransactionContext: ...
     async def with_transaction(
         self,
-        coro: Callable[[AgnosticClientSession], Coroutine[Any, Any, Any]],
+        coro: Callable[[Any], Coroutine[Any, Any, Any]],
         read_concern: Any = ...,
         write_concern: Any = ...,
         read_preference: Any = ...,
