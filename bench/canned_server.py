@@ -884,7 +884,7 @@ def main(argv=None) -> int:
 class CannedServer:
     """Start ``canned_server.py`` in its own process; a context manager.
 
-    ``with CannedServer() as server: server.port``.  ``server.pid`` is the
+    ``with CannedServer() as server: server.uri``.  ``server.pid`` is the
     process id (for CPU placement).  On exit the process gets SIGTERM and is
     waited for (killed if it does not stop in time).
     """
@@ -900,6 +900,11 @@ class CannedServer:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def uri(self) -> str:
+        """``mongodb://127.0.0.1:<port>/``: what a driver connects to."""
+        return "mongodb://%s:%d/" % (HOST, self.port)
 
     def start(self) -> int:
         cmd = [self.python, os.path.abspath(__file__), "--port", str(self.port), "--watch-stdin"]

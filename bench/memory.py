@@ -72,25 +72,20 @@ documents, a 2 MiB file, one run, about 40 s) that writes nothing unless
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime
 import gc
-import inspect
 import json
 import os
 import platform
-import resource
-import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-for _path in (ROOT, HERE):  # motorlike from this tree; run.py and canned_server.py
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench.*, motorlike: this tree
+
+from bench import harness  # noqa: E402
+from bench.harness import DRIVER_LABELS, maxrss_kib  # noqa: E402
+
+ROOT = harness.ROOT
 
 MiB = 1024 * 1024
 CHUNK_SIZE = 255 * 1024  # GridFS default chunk size
@@ -109,14 +104,6 @@ FEW_CHUNKS = 5.0
 SIZES = {
     "full": {"huge_count": 1_000_000, "gridfs_mib": 64, "repeat": 3},
     "quick": {"huge_count": 20_000, "gridfs_mib": 2, "repeat": 1},
-}
-
-DRIVER_LABELS = {
-    "motorlike": "motorlike asyncio",
-    "motorlike_tornado": "motorlike Tornado",
-    "motor": "Motor 3.7 asyncio",
-    "pymongo_async": "PyMongo Async",
-    "pymongo": "PyMongo sync",
 }
 
 # (driver, method): method "for" is async for (sync: for), "to_list" is to_list(1000) until empty
@@ -187,10 +174,6 @@ def _reset_rss_high_water_mark() -> bool:
         return False
 
 
-def _maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
 class Meter:
     """Peak memory growth from a baseline: RSS (mode "rss") or tracemalloc (mode "trace")."""
 
@@ -226,7 +209,7 @@ class Meter:
                 self.pre_peak = _proc_status_kib().get("VmHWM", 0) * 1024
             self.hwm_reset = _reset_rss_high_water_mark()
             self.base_status = _proc_status_kib()
-            self.base_maxrss = _maxrss_kib()
+            self.base_maxrss = maxrss_kib()
         self.t0 = time.perf_counter()
 
     def stop(self) -> dict:
@@ -242,7 +225,7 @@ class Meter:
             if self.pre_value is not None:
                 result["trace_held"] = max(self.pre_peak, peak) - self.pre_value
             return result
-        maxrss = _maxrss_kib()
+        maxrss = maxrss_kib()
         status = _proc_status_kib()
         ru_growth = (maxrss - self.base_maxrss) * 1024
         base_rss = self.base_status.get("VmRSS")
@@ -260,30 +243,6 @@ class Meter:
         if self.pre_value is not None and self.hwm_reset and "VmHWM" in status:
             result["rss_held"] = max(self.pre_peak, status["VmHWM"] * 1024) - self.pre_value
         return result
-
-
-def _import_driver(driver: str):
-    from run import _import_driver as import_driver
-
-    return import_driver(driver)
-
-
-async def _maybe_await(value):
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def _run_async(driver: str, make_coroutine):
-    if driver == "motorlike_tornado":
-        from tornado.ioloop import IOLoop
-
-        io_loop = IOLoop(make_current=False)
-        try:
-            return io_loop.run_sync(make_coroutine)
-        finally:
-            io_loop.close()
-    return asyncio.run(make_coroutine())
 
 
 async def _cursor_async(client_cls, spec: dict, meter: Meter) -> dict:
@@ -311,7 +270,7 @@ async def _cursor_async(client_cls, spec: dict, meter: Meter) -> dict:
                 count += 1
         result = meter.stop()
     finally:
-        await _maybe_await(client.close())
+        await harness.maybe_await(client.close())
     result["count"] = count
     return result
 
@@ -458,7 +417,7 @@ async def _gridfs_async(client_cls, bucket_cls, spec: dict, meter: Meter) -> dic
             result["count"] = document["length"] if document else -1
             await bucket.delete(file_id)
     finally:
-        await _maybe_await(client.close())
+        await harness.maybe_await(client.close())
     return result
 
 
@@ -513,7 +472,7 @@ def worker_main(spec: dict) -> dict:
     driver = spec["driver"]
     out = {"case": spec["case"], "mode": spec["mode"], "driver": driver}
     try:
-        client_cls, bucket_cls, version = _import_driver(driver)
+        client_cls, bucket_cls, version = harness.import_driver(driver)
         out["version"] = version
         _apply_settings(spec.get("settings") or {})
         meter = Meter(spec["mode"])
@@ -521,17 +480,14 @@ def worker_main(spec: dict) -> dict:
             if driver == "pymongo":
                 res = _cursor_sync(client_cls, spec, meter)
             else:
-                res = _run_async(driver, lambda: _cursor_async(client_cls, spec, meter))
+                res = harness.run_async(driver, lambda: _cursor_async(client_cls, spec, meter))
         else:
             if driver == "pymongo":
                 res = _gridfs_sync(client_cls, bucket_cls, spec, meter)
             else:
-                res = _run_async(driver, lambda: _gridfs_async(client_cls, bucket_cls, spec, meter))
+                res = harness.run_async(driver, lambda: _gridfs_async(client_cls, bucket_cls, spec, meter))
     except Exception as exc:
-        import traceback
-
-        out.update(ok=False, error="%s: %s" % (type(exc).__name__, str(exc)[:300]))
-        out["traceback"] = traceback.format_exc()[-2000:]
+        out.update(harness.failed(exc, limit=300))
         return out
     out.update(res)
     expected = spec["expected"]
@@ -544,7 +500,7 @@ def worker_main(spec: dict) -> dict:
 def batch_main(batch_length: int) -> dict:
     """The size of one batch of the canned server's documents: raw BSON and decoded."""
     import bson
-    from canned_server import Replies
+    from bench.canned_server import Replies
 
     body = Replies().huge_batch("%s.%s" % (DB_NAME, HUGE_COLL), False, batch_length, 0)
     gc.collect()
@@ -562,44 +518,17 @@ def batch_main(batch_length: int) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def _child_env() -> dict:
-    env = dict(os.environ)
-    parts = [ROOT, HERE] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(parts)
-    env.setdefault("PYTHONHASHSEED", "0")
-    return env
-
-
-def _run_child(args: list, timeout: float) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__)] + args
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(), cwd=ROOT, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": "timed out after %.0fs" % timeout, "wall": timeout}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-            result["wall"] = time.monotonic() - started
-            return result
-    tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
-    return {"ok": False, "error": "worker exited %s: %s" % (proc.returncode, " | ".join(tail))}
-
-
 def _measure(spec: dict, repeat: int, timeout: float, log) -> list:
     """Run one case ``repeat`` times in both modes; a list of merged results."""
     runs = []
     for rep in range(repeat):
         merged = {"ok": True, "errors": []}
         for mode in ("rss", "trace"):
-            res = _run_child(["--worker", json.dumps(dict(spec, mode=mode))], timeout)
+            res = harness.run_worker(__file__, ["--worker", json.dumps(dict(spec, mode=mode))], timeout)
             if not res.get("ok"):
                 merged["ok"] = False
                 merged["errors"].append("%s: %s" % (mode, res.get("error", "?")))
             merged.update({k: v for k, v in res.items() if k not in ("ok", "error", "mode")})
-            merged["wall_" + mode] = res.get("wall")
         messages = {e.split(": ", 1)[1] for e in merged["errors"]}
         if len(merged["errors"]) == 2 and len(messages) == 1:  # the same failure without and with tracemalloc
             merged["errors"] = sorted(messages)
@@ -622,13 +551,13 @@ def _summary(
     for key in keys:
         values = [r[key] for r in good if r.get(key) is not None]
         if values:
-            out[key] = statistics.median(values)
+            out[key] = harness.median(values)
             out[key + "_max"] = max(values)
     return out
 
 
 def run_cursor_benchmark(sizes: dict, repeat: int, log) -> dict:
-    from canned_server import CannedServer
+    from bench.canned_server import CannedServer
 
     count = sizes["huge_count"]
     batch = batch_main(1000)  # what the canned server sends by default
@@ -636,7 +565,7 @@ def run_cursor_benchmark(sizes: dict, repeat: int, log) -> dict:
         batch["length"], batch["raw"] / 1024, batch["decoded"] / 1024))
     results = {}
     with CannedServer(extra_args=["--huge-count", str(count), "--quiet"]) as server:
-        uri = "mongodb://127.0.0.1:%d/" % server.port
+        uri = server.uri
         for driver, method in CURSOR_CASES:
             case = "%s/%s" % (driver, method)
             spec = {"kind": "cursor", "case": case, "driver": driver, "method": method, "uri": uri, "expected": count}
@@ -714,20 +643,9 @@ def run_gridfs_benchmark(sizes: dict, repeat: int, uri: str | None, log) -> dict
 # ---------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    from run import _cpu_model as cpu_model
-
-    return cpu_model()
-
-
 def _versions() -> dict:
-    found = {"python": platform.python_version()}
-    for name in ("pymongo", "motor", "tornado"):
-        try:
-            module = __import__(name)
-            found[name] = getattr(module, "version", getattr(module, "__version__", "?"))
-        except ImportError:
-            found[name] = "missing"
+    found = {name: harness.module_version(name) for name in ("pymongo", "motor", "tornado")}
+    found["python"] = platform.python_version()
     return found
 
 
@@ -953,7 +871,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:
-        print("RESULT " + json.dumps(worker_main(json.loads(args.worker))), flush=True)
+        harness.report(worker_main(json.loads(args.worker)))
         return 0
 
     sizes = dict(SIZES["quick" if args.quick else "full"])
@@ -964,12 +882,8 @@ def main(argv=None) -> int:
     repeat = args.repeat if args.repeat is not None else sizes["repeat"]
     if repeat < 1:
         parser.error("--repeat must be >= 1")
-    if args.uri is not None:
-        from run import _is_loopback_uri
-
-        if not _is_loopback_uri(args.uri):
-            print("refusing %r: this benchmark only talks to servers on loopback addresses" % args.uri)
-            return 2
+    if args.uri is not None and harness.refuse_remote(args.uri):
+        return 2
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -978,11 +892,11 @@ def main(argv=None) -> int:
 
     result = {
         "meta": {
-            "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-            "os": "%s %s" % (platform.system(), platform.release()),
+            "date": harness.now(),
+            "os": harness.os_name(),
             "nproc": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "loadavg": "%.2f %.2f %.2f" % os.getloadavg(),
+            "cpu_model": harness.cpu_model(),
+            "loadavg": harness.loadavg(),
             "versions": _versions(),
             "chunk_batch_bytes": motor_gridfs.CHUNK_BATCH_BYTES,
             "upload_buffer_bytes": motor_gridfs.UPLOAD_BUFFER_BYTES,
@@ -998,14 +912,13 @@ def main(argv=None) -> int:
     if args.only in (None, "gridfs"):
         log("== GridFS: %d MiB file" % sizes["gridfs_mib"])
         result["gridfs"] = run_gridfs_benchmark(sizes, repeat, args.uri, log)
-    result["meta"]["loadavg_end"] = "%.2f %.2f %.2f" % os.getloadavg()
+    result["meta"]["loadavg_end"] = harness.loadavg()
     result["meta"]["seconds"] = time.monotonic() - started
     text = render(result)
     print()
     print(text)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1, sort_keys=True)
+        harness.write_json(args.json, result)
     out = args.out
     if out is None and not args.quick and not args.no_write:
         out = os.path.join(ROOT, "doc", "memory.md")

@@ -23,64 +23,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
+import functools
 import os
-import resource
-import statistics
 import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench.*, motorlike: this tree
 
+from bench import harness  # noqa: E402
 from bench.canned_server import CannedServer  # noqa: E402
+from bench.harness import Measured, median  # noqa: E402
 
 FIND_ONES = 2000
 READS = 6
 MiB = 1 << 20
 
 
-def context_switches() -> tuple[int, int]:
-    """(voluntary, involuntary) context switches of all this process's threads so far."""
-    voluntary = involuntary = 0
-    for path in glob.glob("/proc/self/task/*/status"):
-        try:
-            with open(path) as status:
-                for line in status:
-                    if line.startswith("voluntary_ctxt_switches"):
-                        voluntary += int(line.split()[1])
-                    elif line.startswith("nonvoluntary_ctxt_switches"):
-                        involuntary += int(line.split()[1])
-        except OSError:
-            pass  # a thread that ended meanwhile
-    return voluntary, involuntary
-
-
-class Measured:
-    """Wall time, CPU time and context switches over a ``with`` block."""
-
-    def __enter__(self) -> "Measured":
-        self.switches = context_switches()
-        self.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        self.cpu = time.process_time()
-        self.wall = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-        self.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - self.faults
-        voluntary, involuntary = context_switches()
-        self.voluntary = voluntary - self.switches[0]
-        self.involuntary = involuntary - self.switches[1]
-
-
-def find_one_sync(port: int) -> Measured:
-    import pymongo
-
-    with pymongo.MongoClient("127.0.0.1", port) as client:
+def find_one_sync(client_class: type, port: int) -> Measured:
+    with client_class("127.0.0.1", port) as client:
         collection = client.benchdb.small
         for _ in range(200):
             collection.find_one({"_id": 1})
@@ -108,15 +67,16 @@ def find_one_async(client_class: type, port: int) -> Measured:
 
 
 def switches(port: int, rounds: int) -> None:
-    from motorlike.motor_asyncio import AsyncIOMotorClient
-
-    contenders = {"PyMongo sync": find_one_sync, "motorlike asyncio": lambda p: find_one_async(AsyncIOMotorClient, p)}
-    try:
-        import motor.motor_asyncio
-
-        contenders["Motor 3.7 asyncio"] = lambda p: find_one_async(motor.motor_asyncio.AsyncIOMotorClient, p)
-    except ImportError:
-        pass
+    contenders = {}
+    for driver in ("pymongo", "motorlike", "motor"):
+        try:
+            client_class = harness.import_driver(driver)[0]
+        except ImportError:
+            if driver == "motor":  # optional here
+                continue
+            raise
+        find_one = find_one_sync if driver == "pymongo" else find_one_async
+        contenders[harness.DRIVER_LABELS[driver]] = functools.partial(find_one, client_class)
     results: dict[str, list[Measured]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, run in contenders.items():
@@ -125,10 +85,10 @@ def switches(port: int, rounds: int) -> None:
     print(f"{'driver':20s} {'ops/s':>8s} {'CPU us/op':>10s} {'voluntary/op':>13s} {'involuntary/op':>15s}")
     for name, runs in results.items():
         print(
-            f"{name:20s} {statistics.median(FIND_ONES / m.wall for m in runs):8.0f}"
-            f" {statistics.median(m.cpu / FIND_ONES * 1e6 for m in runs):10.0f}"
-            f" {statistics.median(m.voluntary / FIND_ONES for m in runs):13.2f}"
-            f" {statistics.median(m.involuntary / FIND_ONES for m in runs):15.2f}"
+            f"{name:20s} {median(FIND_ONES / m.wall for m in runs):8.0f}"
+            f" {median(m.cpu / FIND_ONES * 1e6 for m in runs):10.0f}"
+            f" {median(m.voluntary / FIND_ONES for m in runs):13.2f}"
+            f" {median(m.involuntary / FIND_ONES for m in runs):15.2f}"
         )
 
 
@@ -173,8 +133,8 @@ def faults(port: int, rounds: int) -> None:
     for name, runs in results.items():
         mib = READS * 16
         print(
-            f"{name:25s} {statistics.median(m.cpu / mib * 1e6 for m in runs):11.0f}"
-            f" {statistics.median(m.faults / mib for m in runs):11.0f}"
+            f"{name:25s} {median(m.cpu / mib * 1e6 for m in runs):11.0f}"
+            f" {median(m.faults / mib for m in runs):11.0f}"
         )
 
 

@@ -23,12 +23,13 @@ hang. Each scenario below provokes one such fault with
    20) read by ``wait_for(cursor.to_list(5), random 0-4 ms)``, retried after
    each timeout: passes out of order, documents lost.
 
-Every (scenario, driver) pair runs in a fresh subprocess with a hard timeout,
-so a stuck pool cannot leak into the next measurement and the script always
-ends; a child reports one JSON line and leaves with ``os._exit`` so that
-worker threads still stuck on the wire cannot delay it. The ``healthy`` server
-is a FaultServer unless ``--uri`` names a real one (then 300 small documents
-are written to ``reliability_bench.docs`` first).
+Every (scenario, driver) pair runs in a fresh subprocess with a hard timeout
+(``bench/harness.py``), so a stuck pool cannot leak into the next measurement
+and the script always ends; a child reports one ``RESULT`` JSON line and
+leaves with ``os._exit`` so that worker threads still stuck on the wire cannot
+delay it. The ``healthy`` server is a FaultServer unless ``--uri`` names a
+real one (then 300 small documents are written to ``reliability_bench.docs``
+first).
 """
 
 from __future__ import annotations
@@ -38,19 +39,17 @@ import asyncio
 import collections
 import gc
 import inspect
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import NoReturn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the repository's ``test`` package, ahead of the standard library's
+# The repository first: its ``test`` package ahead of the standard library's; bench.*, motorlike from this tree.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import harness  # noqa: E402
 from test.fault_server import FaultServer  # noqa: E402
 
 DRIVERS = {
@@ -59,6 +58,9 @@ DRIVERS = {
     "motor": "Motor 3.7.1",
     "pymongo": "AsyncMongoClient",
 }
+# this script's driver names -> the harness's: "pymongo" is the async client here
+HARNESS_DRIVERS = {"motorlike": "motorlike", "motorlike-tornado": "motorlike_tornado", "motor": "motor",
+                   "pymongo": "pymongo_async"}
 SCENARIOS = ("starvation", "close_blocks_loop", "errors_50", "errors_100", "errors_1000",
              "cursor_across_runs", "timeout_retries")
 DB, COLL = "reliability_bench", "docs"
@@ -68,28 +70,9 @@ ERRORS_CAP_S = 20.0  # per errors_N run; the child's own timeout stays above it
 
 # -- in the child process ---------------------------------------------------------------------------------------
 
-def client_class(driver: str):
-    """The driver's client class; for "motor", refuse motorlike's ``motor`` alias."""
-    if driver == "motorlike":
-        from motorlike.motor_asyncio import AsyncIOMotorClient
-        return AsyncIOMotorClient
-    if driver == "motorlike-tornado":
-        # Tornado's classes, used from asyncio.run(): Tornado 6 runs on asyncio.
-        from motorlike.motor_tornado import MotorClient
-        return MotorClient
-    if driver == "motor":
-        import motor
-        from motor import motor_asyncio
-        if motor.__name__ != "motor" or "motorlike" in motor.__file__ or not motor.version.startswith("3.7"):
-            raise RuntimeError(f"'motor' is not Motor 3.7 here: {motor.__file__} version {getattr(motor, 'version', '?')}")
-        return motor_asyncio.AsyncIOMotorClient
-    from pymongo import AsyncMongoClient
-    return AsyncMongoClient
-
-
 def emit(result: dict) -> NoReturn:
     """Report to the parent and leave at once: stuck worker threads must not delay the exit."""
-    print(json.dumps(result, default=str), flush=True)
+    harness.report(result)
     os._exit(0)
 
 
@@ -276,7 +259,8 @@ async def timeout_retries(cls, uri: str | None, passes: int = 100, size: int = 2
 
 def run_child(scenario: str, driver: str, uri: str | None) -> None:
     try:
-        cls = client_class(driver)
+        # motorlike's Tornado classes are used from asyncio.run() too: Tornado 6 runs on asyncio.
+        cls = harness.import_driver(HARNESS_DRIVERS[driver])[0]
         if scenario == "cursor_across_runs":
             cursor_across_runs(cls, uri)
         elif scenario.startswith("errors_"):
@@ -293,17 +277,8 @@ def run_child(scenario: str, driver: str, uri: str | None) -> None:
 # -- in the parent process --------------------------------------------------------------------------------------
 
 def measure(scenario: str, driver: str, uri: str | None, timeout: float) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", scenario, driver] + (["--uri", uri] if uri else [])
     started = time.perf_counter()
-    try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"error": f"no result within {timeout:.0f} s", "wall_s": timeout}
-    lines = finished.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        result = {"error": f"exit {finished.returncode}: {(finished.stderr.strip().splitlines() or ['?'])[-1]}"}
+    result = harness.run_worker(__file__, ["--child", scenario, driver] + (["--uri", uri] if uri else []), timeout)
     result["wall_s"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -352,6 +327,8 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "DRIVER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.uri and harness.refuse_remote(args.uri):
+        sys.exit(2)
     if args.child:
         scenario, driver = args.child
         run_child(scenario, driver, args.uri)
@@ -375,10 +352,9 @@ def main() -> None:
     print(f"\n{len(args.scenarios) * len(args.drivers)} subprocesses in {time.perf_counter() - started:.0f} s; "
           f"healthy server: {args.uri or 'FaultServer'}; Python {sys.version.split()[0]}")
     if args.json:
-        from importlib.metadata import version
-        versions = {name: version(name) for name in ("motorlike", "motor", "pymongo")}
-        Path(args.json).write_text(json.dumps({"versions": versions, "python": sys.version.split()[0],
-                                               "uri": args.uri, "results": results}, indent=2, default=str) + "\n")
+        versions = {name: harness.module_version(name) for name in ("motorlike", "motor", "pymongo")}
+        harness.write_json(args.json, {"versions": versions, "python": sys.version.split()[0], "uri": args.uri,
+                                       "results": results})
 
 
 if __name__ == "__main__":

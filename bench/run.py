@@ -37,20 +37,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import gc
-import inspect
 import json
 import os
 import platform
 import resource
-import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench.*, motorlike: this tree
+
+from bench import harness  # noqa: E402
+from bench.harness import DRIVER_LABELS, Measured  # noqa: E402
+
+ROOT = harness.ROOT
 
 DB_NAME = "motorlike_bench"
 SMALL_COLL = "small"  # find_one by _id
@@ -60,14 +59,7 @@ BIG_COUNT = 10_000
 CONCURRENCY = 100
 GRIDFS_SIZE = 16 * 1024 * 1024  # also the size of the canned server's one GridFS file
 
-DRIVERS = ["pymongo", "motor", "pymongo_async", "motorlike", "motorlike_tornado"]
-DRIVER_LABELS = {
-    "pymongo": "PyMongo sync",
-    "motor": "Motor 3.7 asyncio",
-    "pymongo_async": "PyMongo Async",
-    "motorlike": "motorlike asyncio",
-    "motorlike_tornado": "motorlike Tornado",
-}
+DRIVERS = list(DRIVER_LABELS)
 OURS = ["motorlike", "motorlike_tornado"]
 PEERS = ["pymongo", "motor", "pymongo_async"]
 
@@ -125,75 +117,13 @@ SIZES = {
 }
 
 
-def _maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
 # ---------------------------------------------------------------------------
 # worker side: one driver, one workload, in its own process
 # ---------------------------------------------------------------------------
 
 
-def _import_driver(driver: str):
-    """Return (client class, gridfs bucket class or None, version string)."""
-    if driver == "pymongo":
-        import gridfs
-        import pymongo
-
-        return pymongo.MongoClient, gridfs.GridFSBucket, pymongo.version
-    if driver == "pymongo_async":
-        import pymongo
-        from pymongo import AsyncMongoClient
-
-        try:
-            from gridfs import AsyncGridFSBucket
-        except ImportError:
-            AsyncGridFSBucket = None
-        return AsyncMongoClient, AsyncGridFSBucket, pymongo.version
-    if driver == "motor":
-        import motor
-        import motor.motor_asyncio as ma
-
-        return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), motor.version
-    if driver == "motorlike":
-        import motorlike
-        import motorlike.motor_asyncio as ma
-
-        version = getattr(motorlike, "version", getattr(motorlike, "__version__", "?"))
-        return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), str(version)
-    if driver == "motorlike_tornado":
-        import motorlike
-        import motorlike.motor_tornado as mt
-
-        version = getattr(motorlike, "version", getattr(motorlike, "__version__", "?"))
-        return mt.MotorClient, getattr(mt, "MotorGridFSBucket", None), str(version)
-    raise ValueError("unknown driver %r" % driver)
-
-
 def _doc(i: int) -> dict:
     return {"i": i, "name": "bench", "tags": ["a", "b"], "value": i * 0.5}
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.cpu = 0.0
-
-    def __enter__(self):
-        gc.collect()
-        self._c0 = time.process_time()
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self._t0
-        self.cpu = time.process_time() - self._c0
-
-
-async def _maybe_await(value):
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 async def _async_workload(client_cls, bucket_cls, spec) -> dict:
@@ -204,7 +134,7 @@ async def _async_workload(client_cls, bucket_cls, spec) -> dict:
     fresh = spec["fresh_collections"]
     client = client_cls(spec["uri"], serverSelectionTimeoutMS=20000)
     db = client[DB_NAME]
-    timer = _Timer()
+    timer = Measured(collect=True)
     units = 0
     to_drop = []
     try:
@@ -302,8 +232,8 @@ async def _async_workload(client_cls, bucket_cls, spec) -> dict:
                     await db.drop_collection(coll_name)
                 except Exception:
                     pass
-        await _maybe_await(client.close())
-    return {"seconds": timer.seconds, "cpu": timer.cpu, "units": units}
+        await harness.maybe_await(client.close())
+    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units}
 
 
 def _sync_workload(client_cls, bucket_cls, spec) -> dict:
@@ -314,7 +244,7 @@ def _sync_workload(client_cls, bucket_cls, spec) -> dict:
     fresh = spec["fresh_collections"]
     client = client_cls(spec["uri"], serverSelectionTimeoutMS=20000)
     db = client[DB_NAME]
-    timer = _Timer()
+    timer = Measured(collect=True)
     units = 0
     to_drop = []
     try:
@@ -405,58 +335,43 @@ def _sync_workload(client_cls, bucket_cls, spec) -> dict:
                 except Exception:
                     pass
         client.close()
-    return {"seconds": timer.seconds, "cpu": timer.cpu, "units": units}
+    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units}
 
 
 def worker_main(spec: dict) -> dict:
     driver = spec["driver"]
     out = {"driver": driver, "workload": spec["workload"], "affinity": sorted(os.sched_getaffinity(0))}
     try:
-        client_cls, bucket_cls, version = _import_driver(driver)
+        client_cls, bucket_cls, version = harness.import_driver(driver)
     except Exception as exc:  # reported as missing, never a crash of the run
-        out.update(ok=False, missing=True, error="%s: %s" % (type(exc).__name__, exc))
+        out.update(ok=False, missing=True, error=harness.error_text(exc))
         return out
     out["version"] = version
-    out["rss_base_kib"] = _maxrss_kib()
+    out["rss_base_kib"] = harness.maxrss_kib()
     try:
         if driver == "pymongo":
             res = _sync_workload(client_cls, bucket_cls, spec)
-        elif driver == "motorlike_tornado":
-            from tornado.ioloop import IOLoop
-
-            io_loop = IOLoop(make_current=False)
-            try:
-                res = io_loop.run_sync(lambda: _async_workload(client_cls, bucket_cls, spec))
-            finally:
-                io_loop.close()
         else:
-            res = asyncio.run(_async_workload(client_cls, bucket_cls, spec))
+            res = harness.run_async(driver, lambda: _async_workload(client_cls, bucket_cls, spec))
     except Exception as exc:
-        import traceback
-
-        out.update(ok=False, missing=False, error="%s: %s" % (type(exc).__name__, exc))
-        out["traceback"] = traceback.format_exc()[-2000:]
+        out.update(harness.failed(exc), missing=False)
         return out
     out.update(res)
     out["ok"] = True
     out["rate"] = res["units"] / res["seconds"] if res["seconds"] > 0 else 0.0
     out["cpu_per_unit_us"] = res["cpu"] / res["units"] * 1e6 if res["units"] else 0.0
-    out["maxrss_kib"] = _maxrss_kib()
+    out["maxrss_kib"] = harness.maxrss_kib()
     return out
 
 
 def probe_main(driver: str) -> dict:
     out = {"driver": driver}
     try:
-        _client, bucket, version = _import_driver(driver)
+        _client, bucket, version = harness.import_driver(driver)
     except Exception as exc:
-        out.update(ok=False, error="%s: %s" % (type(exc).__name__, exc))
+        out.update(ok=False, error=harness.error_text(exc))
         return out
     out.update(ok=True, version=version, gridfs=bucket is not None)
-    if driver == "motorlike":
-        import motorlike.motor_asyncio as ma
-
-        out["gridfs"] = hasattr(ma, "AsyncIOMotorGridFSBucket")
     return out
 
 
@@ -465,71 +380,14 @@ def probe_main(driver: str) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def _child_env() -> dict:
-    env = dict(os.environ)
-    parts = [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(parts)
-    env.setdefault("PYTHONHASHSEED", "0")
-    return env
-
-
-def _run_child(args: list, timeout: float) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__)] + args
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(), cwd=ROOT, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": "timed out after %.0fs" % timeout}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
-    return {"ok": False, "error": "worker exited %s: %s" % (proc.returncode, " | ".join(tail))}
-
-
 def probe_drivers(drivers) -> dict:
-    procs = {}
-    for d in drivers:
-        procs[d] = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--probe", d],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=_child_env(),
-            cwd=ROOT,
-        )
+    """Import each driver in a process of its own, all at once: what is there, which version."""
+    procs = {d: harness.start_worker(__file__, ["--probe", d]) for d in drivers}
     found = {}
     for d, proc in procs.items():
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        res = None
-        for line in reversed(out.splitlines()):
-            if line.startswith("RESULT "):
-                res = json.loads(line[len("RESULT ") :])
-                break
-        if res is None:
-            tail = " | ".join((err or "").strip().splitlines()[-3:])
-            res = {"driver": d, "ok": False, "error": "probe exited %s: %s" % (proc.returncode, tail)}
-        found[d] = res
+        found[d] = harness.collect(proc, 120)
+        found[d].setdefault("driver", d)
     return found
-
-
-def _is_loopback_uri(uri: str) -> bool:
-    from pymongo.uri_parser import parse_uri
-
-    if uri.startswith("mongodb+srv://"):
-        return False
-    hosts = [h for h, _p in parse_uri(uri)["nodelist"]]
-    for h in hosts:
-        h = h.strip("[]").lower()
-        if not (h == "localhost" or h == "::1" or h.startswith("127.")):
-            return False
-    return bool(hosts)
 
 
 def _preload(uri: str) -> None:
@@ -584,17 +442,6 @@ def _foreign_load(start, end):
     return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0]))
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
 def _fmt_rate(x) -> str:
     if x is None:
         return "-"
@@ -603,10 +450,6 @@ def _fmt_rate(x) -> str:
     if x >= 10:
         return "{:.1f}".format(x)
     return "{:.2f}".format(x)
-
-
-def _median(values):
-    return statistics.median(values) if values else None
 
 
 def summarize(raw: list, drivers: list, workloads: list) -> dict:
@@ -620,14 +463,14 @@ def summarize(raw: list, drivers: list, workloads: list) -> dict:
             cell = {"n": len(good), "errors": sorted({r.get("error", "?") for r in runs if not r.get("ok")})}
             if good:
                 rates = [r["rate"] for r in good]
-                med = _median(rates)
+                med = harness.median(rates)
                 cell.update(
                     rate=med,
                     best=max(rates),
                     spread=(max(rates) - min(rates)) / med if med else 0.0,
-                    cpu_us=_median([r["cpu_per_unit_us"] for r in good]),
-                    rss_mib=_median([r["maxrss_kib"] for r in good]) / 1024.0,
-                    rss_base_mib=_median([r["rss_base_kib"] for r in good]) / 1024.0,
+                    cpu_us=harness.median([r["cpu_per_unit_us"] for r in good]),
+                    rss_mib=harness.median([r["maxrss_kib"] for r in good]) / 1024.0,
+                    rss_base_mib=harness.median([r["rss_base_kib"] for r in good]) / 1024.0,
                 )
             row[d] = cell
         table[w] = row
@@ -868,10 +711,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:
-        print("RESULT " + json.dumps(worker_main(json.loads(args.worker))), flush=True)
+        harness.report(worker_main(json.loads(args.worker)))
         return 0
     if args.probe:
-        print("RESULT " + json.dumps(probe_main(args.probe)), flush=True)
+        harness.report(probe_main(args.probe))
         return 0
 
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
@@ -892,14 +735,13 @@ def main(argv=None) -> int:
         kind = "mongoeco"
     elif args.server.startswith("mongodb://") or args.server.startswith("mongodb+srv://"):
         kind = "uri"
-        if not _is_loopback_uri(args.server):
-            print("refusing %r: this benchmark only talks to servers on loopback addresses" % args.server)
+        if harness.refuse_remote(args.server):
             return 2
     else:
         parser.error("--server must be canned, mongoeco or a mongodb:// URI")
 
     notes = []
-    loadavg = "%.2f %.2f %.2f" % os.getloadavg()
+    loadavg = harness.loadavg()
     cpu_start = _cpu_snapshot()
     if args.pin:
         os.sched_setaffinity(0, {0})  # inherited by the server and every worker we start
@@ -930,17 +772,14 @@ def main(argv=None) -> int:
 
     server_cm = None
     if kind == "canned":
-        sys.path.insert(0, HERE)
-        from canned_server import CannedServer
+        from bench.canned_server import CannedServer
 
         server_cm = CannedServer()
     elif kind == "mongoeco":
-        if ROOT not in sys.path:
-            sys.path.insert(0, ROOT)
         try:
             from motorlike.testserver import server_uri  # written separately; imported lazily
         except Exception as exc:
-            print("skipping: --server mongoeco needs motorlike.testserver.server_uri (%s: %s)" % (type(exc).__name__, exc))
+            print("skipping: --server mongoeco needs motorlike.testserver.server_uri (%s)" % harness.error_text(exc))
             return 0
         server_cm = server_uri()
 
@@ -948,7 +787,7 @@ def main(argv=None) -> int:
     try:
         if kind == "canned":
             server = server_cm.__enter__()
-            uri = "mongodb://127.0.0.1:%d/" % server.port
+            uri = server.uri
             server_aff = sorted(os.sched_getaffinity(server.pid))
             server_desc = "bench/canned_server.py (pid %d, pre-encoded replies)" % server.pid
         elif kind == "mongoeco":
@@ -956,7 +795,7 @@ def main(argv=None) -> int:
                 uri = server_cm.__enter__()
             except Exception as exc:
                 server_cm = None
-                print("skipping: the mongoeco test server did not start (%s: %s)" % (type(exc).__name__, exc))
+                print("skipping: the mongoeco test server did not start (%s)" % harness.error_text(exc))
                 return 0
             server_aff = sorted(os.sched_getaffinity(0))
             server_desc = "mongoeco via motorlike.testserver.server_uri() (%s)" % uri
@@ -998,7 +837,7 @@ def main(argv=None) -> int:
                         "fresh_collections": fresh,
                         "drop_after": drop_after,
                     }
-                    res = _run_child(["--worker", json.dumps(spec)], timeout)
+                    res = harness.run_worker(__file__, ["--worker", json.dumps(spec)], timeout)
                     res.setdefault("driver", d)
                     res.setdefault("workload", w)
                     res["rep"] = rep
@@ -1022,20 +861,18 @@ def main(argv=None) -> int:
         if kind == "canned" and getattr(server_cm, "stderr_text", ""):
             print(server_cm.stderr_text.strip())
 
-    import pymongo
-
     foreign = _foreign_load(cpu_start, _cpu_snapshot())
     label = "%s-%s%s" % (kind if kind != "uri" else "server", "pinned" if args.pin else "unpinned",
                          "-quick" if args.quick else "")
     meta = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "os": "%s %s" % (platform.system(), platform.release()),
+        "date": harness.now(),
+        "os": harness.os_name(),
         "nproc": "%d (usable by the client: %d)" % (os.cpu_count(), len(os.sched_getaffinity(0))),
-        "cpu_model": _cpu_model(),
+        "cpu_model": harness.cpu_model(),
         "python": platform.python_version(),
-        "pymongo": pymongo.version,
+        "pymongo": harness.module_version("pymongo"),
         "loadavg": loadavg,
-        "loadavg_end": "%.2f %.2f %.2f" % os.getloadavg(),
+        "loadavg_end": harness.loadavg(),
         "foreign_cpus": None if foreign is None else round(foreign, 2),
         "server_desc": server_desc,
         "placement": placement,
@@ -1080,8 +917,7 @@ def main(argv=None) -> int:
         stored = dict(result)
         stored.pop("raw", None)
         results[label] = stored
-        with open(json_path, "w") as f:
-            json.dump(results, f, indent=1, sort_keys=True)
+        harness.write_json(json_path, results)
         reason = render_chart(results, os.path.join(out_dir, "benchmarks.png"))
         if reason:
             print(reason)

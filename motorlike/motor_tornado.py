@@ -1,6 +1,6 @@
 """motorlike's classes for Tornado: ``MotorClient`` and its family."""
 
-from motorlike import core, motor_gridfs
+from motorlike import _TORNADO_NAMES, core, motor_gridfs
 from motorlike.frameworks import tornado as _framework
 from motorlike.metaprogramming import create_class_with_framework
 
@@ -25,20 +25,5 @@ MotorGridIn = _generate(motor_gridfs.AgnosticGridIn)
 MotorGridOut = _generate(motor_gridfs.AgnosticGridOut)
 MotorGridOutCursor = _generate(motor_gridfs.AgnosticGridOutCursor)
 
-__all__ = [
-    "MotorChangeStream",
-    "MotorClient",
-    "MotorClientEncryption",
-    "MotorClientSession",
-    "MotorCollection",
-    "MotorCommandCursor",
-    "MotorCursor",
-    "MotorDatabase",
-    "MotorGridFSBucket",
-    "MotorGridIn",
-    "MotorGridOut",
-    "MotorGridOutCursor",
-    "MotorLatentCommandCursor",
-    "MotorRawBatchCommandCursor",
-    "MotorRawBatchCursor",
-]
+# The same names the package root offers (motorlike.MotorClient ...).
+__all__ = list(_TORNADO_NAMES)

@@ -1,0 +1,319 @@
+"""What the benchmarks in ``bench/`` share: one copy of each helper.
+
+The scripts measure different things (``run.py`` throughput, ``memory.py``
+memory, ``os_costs.py`` what the kernel charges, ``reliability.py`` behaviour
+under faults) but go about it the same way, and that part lives here, so
+that a fix reaches all of them:
+
+* drivers have one set of names (``DRIVER_LABELS``), are imported by
+  ``import_driver`` and driven on their own loop by ``run_async``;
+* a measurement runs in a fresh worker process (``run_worker``) with a hard
+  timeout, and the worker answers with one ``RESULT {json}`` line
+  (``report``), so a crash or a hang is a failed measurement, not a failed run;
+* timing (``Measured``), the machine's description and the loopback check
+  are written once.
+
+Each script puts the repository first on ``sys.path`` and imports this as
+``bench.harness``, both when run as a script and when imported by the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gc
+import inspect
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# Driver name -> its label in every report, in the order of run.py's columns.
+DRIVER_LABELS = {
+    "pymongo": "PyMongo sync",
+    "motor": "Motor 3.7 asyncio",
+    "pymongo_async": "PyMongo Async",
+    "motorlike": "motorlike asyncio",
+    "motorlike_tornado": "motorlike Tornado",
+}
+
+RESULT = "RESULT "  # how a worker's answer starts; whatever else it prints is ignored
+
+
+# -- drivers ----------------------------------------------------------------
+
+
+def module_version(name: str) -> str:
+    """The version a module says it has (``version`` or ``__version__``), or "missing"."""
+    try:
+        module = __import__(name)
+    except ImportError:
+        return "missing"
+    return str(getattr(module, "version", getattr(module, "__version__", "?")))
+
+
+def import_driver(driver: str):
+    """(client class, GridFS bucket class or None, version) of a driver in ``DRIVER_LABELS``.
+
+    Raises ImportError when the driver is not there.  "motor" must be Motor
+    3.7 itself, never motorlike's ``motor`` alias (``install_motor_alias``):
+    the reports call it Motor 3.7, and motorlike measured against itself
+    would look like a fair comparison.
+    """
+    if driver == "pymongo":
+        import gridfs
+        import pymongo
+
+        return pymongo.MongoClient, gridfs.GridFSBucket, pymongo.version
+    if driver == "pymongo_async":
+        import pymongo
+        from pymongo import AsyncMongoClient
+
+        try:
+            from gridfs import AsyncGridFSBucket
+        except ImportError:
+            AsyncGridFSBucket = None
+        return AsyncMongoClient, AsyncGridFSBucket, pymongo.version
+    if driver == "motor":
+        import motor
+
+        version = getattr(motor, "version", "?")
+        if motor.__name__ != "motor" or "motorlike" in (motor.__file__ or "") or not version.startswith("3.7"):
+            raise ImportError("'motor' is not Motor 3.7 here: %s version %s" % (motor.__file__, version))
+        import motor.motor_asyncio as ma
+
+        return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), version
+    if driver == "motorlike":
+        import motorlike.motor_asyncio as ma
+
+        return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), module_version("motorlike")
+    if driver == "motorlike_tornado":
+        import motorlike.motor_tornado as mt
+
+        return mt.MotorClient, getattr(mt, "MotorGridFSBucket", None), module_version("motorlike")
+    raise ValueError("unknown driver %r" % driver)
+
+
+def run_async(driver: str, make_coroutine):
+    """Run ``make_coroutine()`` to its end on the loop the driver is made for.
+
+    motorlike's Tornado classes get a Tornado IOLoop of their own, the others
+    ``asyncio.run``.
+    """
+    if driver == "motorlike_tornado":
+        from tornado.ioloop import IOLoop
+
+        io_loop = IOLoop(make_current=False)
+        try:
+            return io_loop.run_sync(make_coroutine)
+        finally:
+            io_loop.close()
+    return asyncio.run(make_coroutine())
+
+
+async def maybe_await(value):
+    """Await ``value`` if it is awaitable: ``close()`` is a coroutine in AsyncMongoClient only."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+# -- measuring --------------------------------------------------------------
+
+
+def context_switches() -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of all this process's threads so far.
+
+    Summed over ``/proc/self/task/*/status`` (``/proc/self/status`` counts the
+    main thread only), so threads that have ended are not in it.  (0, 0)
+    where there is no /proc.
+    """
+    voluntary = involuntary = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0, 0
+    for task in tasks:
+        try:
+            with open("/proc/self/task/%s/status" % task) as status:
+                for line in status:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        voluntary += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        involuntary += int(line.split()[1])
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return voluntary, involuntary
+
+
+class Measured:
+    """Wall time, CPU time, minor page faults and context switches over a ``with`` block.
+
+    CPU time is ``time.process_time()``: every thread of the process, so a
+    driver's background threads count.  ``collect=True`` runs ``gc.collect()``
+    on entry, before anything is read, so garbage left by the set-up is not
+    collected inside the block.  The counters are read outside the timed span.
+    """
+
+    def __init__(self, collect: bool = False) -> None:
+        self.collect = collect
+        self.wall = self.cpu = 0.0
+        self.faults = self.voluntary = self.involuntary = 0
+
+    def __enter__(self) -> "Measured":
+        if self.collect:
+            gc.collect()
+        self._switches = context_switches()
+        self._faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        self._cpu = time.process_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        self.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - self._faults
+        voluntary, involuntary = context_switches()
+        self.voluntary = voluntary - self._switches[0]
+        self.involuntary = involuntary - self._switches[1]
+
+
+def maxrss_kib() -> int:
+    """This process's peak RSS so far (``ru_maxrss``, KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def median(values):
+    """The median of ``values`` (any iterable), or None if there are none."""
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
+# -- worker processes -------------------------------------------------------
+
+
+def report(result: dict) -> None:
+    """Answer the parent: print ``result`` as the worker's ``RESULT`` line."""
+    print(RESULT + json.dumps(result, default=str), flush=True)
+
+
+def error_text(exc: BaseException, limit: int | None = None) -> str:
+    """``Type: message`` of an exception, the message cut to ``limit`` characters if given."""
+    message = str(exc)
+    return "%s: %s" % (type(exc).__name__, message if limit is None else message[:limit])
+
+
+def failed(exc: BaseException, limit: int | None = None) -> dict:
+    """What a worker reports when its measurement raised: the error and the traceback's end."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"ok": False, "error": error_text(exc, limit), "traceback": text[-2000:]}
+
+
+def child_env() -> dict:
+    """A worker's environment: this tree's motorlike first, and one hash seed for all runs."""
+    env = dict(os.environ)
+    parts = [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def start_worker(script: str, args: list) -> subprocess.Popen:
+    """Start ``python script *args`` in the repository; ``collect`` its result."""
+    return subprocess.Popen(
+        [sys.executable, os.path.abspath(script)] + list(args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=child_env(),
+        cwd=ROOT,
+    )
+
+
+def collect(proc: subprocess.Popen, timeout: float) -> dict:
+    """A started worker's ``RESULT``; ``{"ok": False, "error": ...}`` if it hangs or dies without one.
+
+    A worker that outlives ``timeout`` is killed, so a stuck driver cannot
+    stall the benchmark.
+    """
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"ok": False, "error": "timed out after %.0fs" % timeout}
+    for line in reversed(out.splitlines()):
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT) :])
+    tail = (err or out or "").strip().splitlines()[-5:]
+    return {"ok": False, "error": "worker exited %s: %s" % (proc.returncode, " | ".join(tail))}
+
+
+def run_worker(script: str, args: list, timeout: float) -> dict:
+    """Run one worker to its end: ``start_worker`` then ``collect``."""
+    return collect(start_worker(script, args), timeout)
+
+
+# -- the machine and the server ---------------------------------------------
+
+
+def is_loopback_uri(uri: str) -> bool:
+    """True if every host of a ``mongodb://`` URI is a loopback address (SRV never is)."""
+    from pymongo.uri_parser import parse_uri
+
+    if uri.startswith("mongodb+srv://"):
+        return False
+    hosts = [h for h, _p in parse_uri(uri)["nodelist"]]
+    for h in hosts:
+        h = h.strip("[]").lower()
+        if not (h == "localhost" or h == "::1" or h.startswith("127.")):
+            return False
+    return bool(hosts)
+
+
+def refuse_remote(uri: str) -> bool:
+    """True, after saying why, if ``uri`` is not on a loopback address: benchmarks talk to no other."""
+    if is_loopback_uri(uri):
+        return False
+    print("refusing %r: this benchmark only talks to servers on loopback addresses" % uri)
+    return True
+
+
+def now() -> str:
+    """The local time, to the second, with its UTC offset (ISO 8601)."""
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def os_name() -> str:
+    return "%s %s" % (platform.system(), platform.release())
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was."""
+    return "%.2f %.2f %.2f" % os.getloadavg()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def write_json(path: str, data) -> None:
+    """Results as JSON, in one format for every benchmark (sorted keys, diffable)."""
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True, default=str)
