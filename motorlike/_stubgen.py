@@ -138,6 +138,21 @@ GENERIC_BASES = {"AgnosticBaseProperties", "AgnosticBaseCursor"}
 DOCUMENT_TYPE_OF: dict[str, tuple[str, str]] = {}
 
 
+# ---------------------------------------------------------------------------
+# The PyMongo versions the stubs must agree with: every one the package
+# accepts (pyproject's dependency), checked by test_typing on the oldest.
+
+#: Modules newer PyMongo defines classes in, and the module that re-exports
+#: them in every accepted version.
+STABLE_HOMES = {
+    "pymongo.client_session_shared": "pymongo.client_session",
+    "pymongo.encryption_shared": "pymongo.encryption",
+}
+#: Classes the oldest accepted PyMongo lacks: typed Any (they annotate
+#: options that only newer versions accept).
+NEWER_THAN_OLDEST_PYMONGO = {("pymongo.encryption_options", "StringOpts")}
+
+
 def _is_generic(cls: type) -> bool:
     """Whether the stub of declaration ``cls`` is generic in the document type."""
     if cls.__name__ in GENERIC_BASES:
@@ -370,6 +385,9 @@ def _class_ref(cls: type, context: _Context, public_path: tuple[str, str] | None
         return _none() if cls is type(None) else _class_reference(module, qualname, cls)
     if module == "motorlike" or module.startswith("motorlike."):
         return _ref(module, qualname)
+    if (module, qualname) in NEWER_THAN_OLDEST_PYMONGO:
+        return _any()
+    module = STABLE_HOMES.get(module, module)
     candidates = [(module, qualname)] if public_path is None else [(module, qualname), public_path]
     for module, qualname in candidates:
         if any(part.startswith("_") for part in module.split(".")) or any(

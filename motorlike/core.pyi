@@ -13,10 +13,10 @@ from bson.dbref import DBRef
 from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
 from pymongo.client_options import ClientOptions
-from pymongo.client_session_shared import SessionOptions, TransactionOptions
+from pymongo.client_session import SessionOptions, TransactionOptions
 from pymongo.driver_info import DriverInfo
-from pymongo.encryption_options import RangeOpts, StringOpts
-from pymongo.encryption_shared import RewrapManyDataKeyResult
+from pymongo.encryption import RewrapManyDataKeyResult
+from pymongo.encryption_options import RangeOpts
 from pymongo.operations import (
     DeleteMany,
     DeleteOne,
@@ -879,7 +879,7 @@ class AgnosticClientEncryption(AgnosticBase, Generic[_DocumentType]):
         query_type: str | None = ...,
         contention_factor: int | None = ...,
         range_opts: RangeOpts | None = ...,
-        string_opts: StringOpts | None = ...,
+        string_opts: Any = ...,
     ) -> Binary: ...
     async def encrypt_expression(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 from bson.code import Code
 from bson.codec_options import CodecOptions
 from bson.timestamp import Timestamp
-from pymongo.client_session_shared import TransactionOptions
+from pymongo.client_session import TransactionOptions
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 

@@ -27,6 +27,15 @@ PROGRAMS = sorted((REPO / "test" / "typing").glob("*.py"))
 
 
 @pytest.fixture
+def programs(tmp_path: Path) -> list[Path]:
+    """Copies of the programs outside the repository, so that checkers find
+    motorlike as installed, not as the source tree around test/typing/."""
+    target = tmp_path / "programs"
+    target.mkdir()
+    return [Path(shutil.copy(program, target)) for program in PROGRAMS]
+
+
+@pytest.fixture
 def search_path(tmp_path: Path) -> Path:
     """A directory holding the alias stubs under their import name, ``motor``."""
     search = tmp_path / "search"
@@ -35,13 +44,13 @@ def search_path(tmp_path: Path) -> Path:
     return search
 
 
-def test_mypy_strict_accepts_the_typed_programs(tmp_path: Path, search_path: Path) -> None:
+def test_mypy_strict_accepts_the_typed_programs(tmp_path: Path, search_path: Path, programs: list[Path]) -> None:
     if importlib.util.find_spec("mypy") is None:
         pytest.skip("mypy is not installed (pip install mypy)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["MYPYPATH"] = str(search_path)
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"), *map(str, PROGRAMS)],
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"), *map(str, programs)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -55,14 +64,14 @@ def _pyright() -> str | None:
     return found
 
 
-def test_pyright_strict_accepts_the_typed_programs(tmp_path: Path, search_path: Path) -> None:
+def test_pyright_strict_accepts_the_typed_programs(tmp_path: Path, search_path: Path, programs: list[Path]) -> None:
     pyright = _pyright()
     if pyright is None:
         pytest.skip("pyright (pip install pyright) and Node.js are needed to run pyright")
     config = {"typeCheckingMode": "strict", "extraPaths": [str(search_path)], "reportMissingModuleSource": False}
     (tmp_path / "pyrightconfig.json").write_text(json.dumps(config))
     result = subprocess.run(
-        [pyright, "--pythonpath", sys.executable, "--outputjson", *map(str, PROGRAMS)],
+        [pyright, "--pythonpath", sys.executable, "--outputjson", *map(str, programs)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     report = json.loads(result.stdout)
@@ -72,7 +81,7 @@ def test_pyright_strict_accepts_the_typed_programs(tmp_path: Path, search_path: 
         if d["severity"] in ("error", "warning")
     ]
     assert problems == [], "\n".join(problems)
-    assert report["summary"]["filesAnalyzed"] == len(PROGRAMS)
+    assert report["summary"]["filesAnalyzed"] == len(programs)
 
 
 def test_the_checkers_catch_a_wrong_expectation(tmp_path: Path, search_path: Path) -> None:
@@ -91,3 +100,46 @@ def test_the_checkers_catch_a_wrong_expectation(tmp_path: Path, search_path: Pat
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert 'Expression is of type "dict[str, Any] | None", not "int"' in result.stdout, result.stdout
+
+
+def _oldest_accepted_pymongo() -> str:
+    """The lower bound of the package's PyMongo dependency (pyproject.toml)."""
+    import re
+
+    text = (REPO / "pyproject.toml").read_text()
+    match = re.search(r'dependencies = \["pymongo>=([0-9.]+)', text)
+    assert match, "pyproject.toml: no pymongo>=X dependency"
+    return match.group(1)
+
+
+def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, **kwargs)  # type: ignore[call-overload]
+
+
+@pytest.mark.slow
+def test_stubs_agree_with_the_oldest_accepted_pymongo(tmp_path: Path, search_path: Path, programs: list[Path]) -> None:
+    """A wheel of this tree, installed beside the oldest PyMongo accepted, type-checks the programs.
+
+    (The newest is the one this environment runs: the tests above.)
+    """
+    oldest = _oldest_accepted_pymongo()
+    venv = Path.home() / ".cache" / "motorlike" / f"typing-pymongo-{oldest}-py{sys.version_info[0]}{sys.version_info[1]}"
+    python = venv / "bin" / "python"
+    if not (venv / "ready").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        made = _run([sys.executable, "-m", "venv", str(venv)])
+        assert made.returncode == 0, made.stderr
+        installed = _run([str(python), "-m", "pip", "install", "-q", f"pymongo=={oldest}.*", "mypy>=1.15",
+                          "typing_extensions", "tornado>=6,<7"])
+        if installed.returncode != 0:
+            pytest.skip(f"could not install PyMongo {oldest} from the package index: {installed.stderr[-300:]}")
+        (venv / "ready").write_text("")
+    wheel = _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)])
+    assert wheel.returncode == 0, wheel.stderr
+    version = _run([str(python), "-c", "import pymongo; print(pymongo.version)"])
+    assert version.stdout.startswith(oldest + "."), version.stdout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["MYPYPATH"] = str(search_path)
+    result = _run([str(python), "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"), *map(str, programs)],
+                  cwd=tmp_path, env=env)
+    assert result.returncode == 0, f"PyMongo {version.stdout.strip()}:\n" + result.stdout + result.stderr
