@@ -1,0 +1,1 @@
+"""Build tools for motorlike; not part of the installed package."""
