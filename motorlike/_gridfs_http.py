@@ -18,7 +18,7 @@ import inspect
 import mimetypes
 from typing import Any, Callable, Mapping
 
-from motorlike.metaprogramming import create_class_with_framework
+from motorlike.metaprogramming import generated_class
 from motorlike.motor_gridfs import AgnosticGridFSBucket, _file_document
 
 _UTC = datetime.timezone.utc
@@ -32,7 +32,7 @@ def bucket_class_for(database: Any) -> type:
     framework = getattr(database.__class__, "_framework", None)
     if framework is None:
         raise TypeError(f"database must be a motorlike database, not {database!r}")
-    return create_class_with_framework(AgnosticGridFSBucket, framework, framework.GENERATED_MODULE)
+    return generated_class(AgnosticGridFSBucket, framework)
 
 
 async def resolve_grid_out(result: Any) -> Any:

@@ -45,7 +45,7 @@ from motorlike.metaprogramming import (
     ReadOnlyProperty,
     SerializedWorkerCalls,
     coroutine_annotation,
-    create_class_with_framework,
+    generated_class,
     pymongo_parameters,
     unwrap_arguments,
     wrapper_for_framework,
@@ -157,7 +157,7 @@ class AgnosticBaseProperties(AgnosticBase):
         Arguments are those of PyMongo's ``watch``; nothing is sent until the
         stream is first used (``async with``, ``async for``, ``try_next``).
         """
-        return _generated(AgnosticChangeStream, self._framework)(self, pipeline, kwargs)
+        return generated_class(AgnosticChangeStream, self._framework)(self, pipeline, kwargs)
 
 
 def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeError:
@@ -252,7 +252,7 @@ class AgnosticClient(AgnosticBaseProperties):
         return self[name]
 
     def __getitem__(self, name: str) -> AgnosticDatabase[_DocumentType]:
-        return _generated(AgnosticDatabase, self._framework)(self, name)
+        return generated_class(AgnosticDatabase, self._framework)(self, name)
 
 
 
@@ -305,7 +305,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
         return self[name]
 
     def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]:
-        return _generated(AgnosticCollection, self._framework)(self, name)
+        return generated_class(AgnosticCollection, self._framework)(self, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise _not_callable(self, self.name, type(self._client).__name__)
@@ -313,7 +313,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
     @pymongo_parameters(Database.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
-        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
 
 
@@ -421,41 +421,37 @@ class AgnosticCollection(AgnosticBaseProperties):
     def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor[_DocumentType]:
         """Query the collection; returns a cursor at once, nothing is sent until first use."""
         args, kwargs = unwrap_arguments(args, kwargs)
-        return _generated(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
+        return generated_class(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
 
     @pymongo_parameters(Cursor.__init__, skip=2)
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor[_DocumentType]:
         """Like :meth:`find`, but iterating yields raw BSON batches."""
         args, kwargs = unwrap_arguments(args, kwargs)
-        return _generated(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
+        return generated_class(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
 
     @pymongo_parameters(Collection.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Run an aggregation; a latent cursor, nothing is sent until first use."""
-        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
     @pymongo_parameters(Collection.aggregate_raw_batches)
     def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
-        return _generated(AgnosticLatentCommandCursor, self._framework)(
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(
             self, "aggregate_raw_batches", pipeline, *args, **kwargs
         )
 
     @pymongo_parameters(Collection.list_indexes)
     def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[MutableMapping[str, Any]]:
         """A cursor over the collection's index documents (use ``async for``)."""
-        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
 
     @pymongo_parameters(Collection.list_search_indexes)
     def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[Mapping[str, Any]]:
         """A cursor over the collection's Atlas Search indexes."""
-        return _generated(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
 
 
-
-def _generated(declaration: type, framework: Any) -> type:
-    """The class generated from ``declaration`` for ``framework`` (cached)."""
-    return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
 
 
 # ---------------------------------------------------------------------------
@@ -1312,7 +1308,7 @@ class AgnosticClientEncryption(AgnosticBase):
         """A cursor over all data keys in the key vault."""
         framework = self._framework
         cursor = await framework.submit(framework.to_asyncio_loop(self.get_io_loop()), self.delegate.get_keys, (), {})
-        return _generated(AgnosticCursor, self._framework)(cursor, self._key_vault_collection())
+        return generated_class(AgnosticCursor, self._framework)(cursor, self._key_vault_collection())
 
     async def create_encrypted_collection(
         self, database: AgnosticDatabase, name: str, encrypted_fields: Mapping[str, Any], **kwargs: Any

@@ -87,9 +87,7 @@ def result_wrapper(framework: Any) -> Callable[[Any, Any], Any]:
             if declaration is None:
                 resolved[result_type] = False
                 return result
-            generated = resolved[result_type] = create_class_with_framework(
-                declaration, framework, framework_module_name(framework)
-            )
+            generated = resolved[result_type] = generated_class(declaration, framework)
         if generated is False:
             return result
         return generated._from_delegate(owner, result)
@@ -105,11 +103,6 @@ def wrapper_for_framework(framework: Any) -> Callable[[Any, Any], Any]:
     if wrap is None:
         wrap = _wrappers_by_framework[framework] = result_wrapper(framework)
     return wrap
-
-
-def framework_module_name(framework: Any) -> str:
-    """The public module holding a framework's generated classes."""
-    return framework.GENERATED_MODULE
 
 
 class AgnosticBase:
@@ -435,6 +428,13 @@ def create_class_with_framework(cls: type, framework: Any, module_name: str) -> 
     return generated
 
 
+def generated_class(declaration: type, framework: Any) -> type:
+    """The class generated from ``declaration`` for ``framework``, in the
+    framework's public module (``AsyncIOMotorCursor`` ...); made once, cached.
+    The one way motorlike builds a class to wrap a PyMongo object in."""
+    return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
+
+
 def coroutine_annotation(f: Callable[..., Any]) -> Callable[..., Any]:
     """Mark ``f`` as returning an awaitable, for documentation (Motor kept this)."""
     f._is_coroutine_annotation = True  # type: ignore[attr-defined]
@@ -455,6 +455,7 @@ __all__ = [
     "coroutine_annotation",
     "create_class_with_framework",
     "declaration_for",
+    "generated_class",
     "pymongo_parameters",
     "unwrap_arguments",
     "wraps_pymongo",

@@ -40,7 +40,7 @@ from motorlike.metaprogramming import (
     DelegateMethod,
     ReadOnlyProperty,
     SerializedWorkerCalls,
-    create_class_with_framework,
+    generated_class,
     unwrap_arguments,
     wrapper_for_framework,
     wraps_pymongo,
@@ -198,9 +198,6 @@ class _BoundedGridFSBucket(GridFSBucket):
         return _bound_chunk_batches(super().open_download_stream_by_name(filename, revision, session=session))
 
 
-def _generated(declaration: type, framework: Any) -> type:
-    return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
-
 
 def _retrieve_exception(future: Any) -> None:
     # Fire-and-forget work: consume its outcome so asyncio does not log it.
@@ -263,7 +260,7 @@ class AgnosticGridFSBucket(AgnosticBase):
                 stacklevel=2,
             )
             bucket_name = collection
-        database_class = _generated(AgnosticDatabase, self._framework)
+        database_class = generated_class(AgnosticDatabase, self._framework)
         if not isinstance(database, database_class):
             raise TypeError(f"First argument to {type(self).__name__} must be {database_class.__name__}, not {database!r}")
         self._database = database
@@ -282,7 +279,7 @@ class AgnosticGridFSBucket(AgnosticBase):
         root = database.delegate.get_collection(
             bucket_name, write_concern=write_concern, read_preference=read_preference
         )
-        self._collection = _generated(AgnosticCollection, self._framework)(database, bucket_name, _delegate=root)
+        self._collection = generated_class(AgnosticCollection, self._framework)(database, bucket_name, _delegate=root)
 
     @property
     def collection(self) -> AgnosticCollection:
@@ -634,7 +631,7 @@ class AgnosticGridOutCursor(AgnosticCursor):
         """A motorlike GridOut for a files document (buffered) or a PyMongo GridOut."""
         if not isinstance(item, GridOut):
             item = GridOut(self.collection.delegate, file_document=item, session=self.delegate.session)
-        return _generated(AgnosticGridOut, self._framework)(self.collection, delegate=item)
+        return generated_class(AgnosticGridOut, self._framework)(self.collection, delegate=item)
 
     # The same as a cursor's (documents become GridOuts through _transform),
     # declared again for their types.

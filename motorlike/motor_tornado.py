@@ -2,11 +2,11 @@
 
 from motorlike import _TORNADO_NAMES, core, motor_gridfs
 from motorlike.frameworks import tornado as _framework
-from motorlike.metaprogramming import create_class_with_framework
+from motorlike.metaprogramming import generated_class
 
 
 def _generate(declaration: type) -> type:
-    return create_class_with_framework(declaration, _framework, __name__)
+    return generated_class(declaration, _framework)
 
 
 MotorClient = _generate(core.AgnosticClient)
