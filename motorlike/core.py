@@ -474,6 +474,10 @@ class AgnosticCollection(AgnosticBaseProperties):
 #   looking at ``docs``, so "exhausted and nothing buffered" means done.
 
 
+#: _fetch_on_worker's answer when an empty batch came and next() should ask again.
+_FETCH_AGAIN = "again"
+
+
 class _Fetched:
     """What the workers fetched from one PyMongo cursor and no reader took yet."""
 
@@ -499,13 +503,13 @@ class _Fetched:
         return taken
 
 
-def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, through_empty_batches: bool) -> bool:
+def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None) -> bool:
     """Worker, holding the cursor's lock: buffer ``wanted`` documents (None: all).
 
-    Stops early at the end of the cursor, or at an empty batch unless
-    ``through_empty_batches`` (PyMongo's ``next()`` on a command cursor goes
-    on through them; its ``to_list`` and a find cursor's ``next()`` stop).
-    Returns whether documents are buffered.
+    Stops early at the end of the cursor, or at an empty batch (a tailable
+    cursor with nothing new). Never loops on empty batches: that would hold
+    the lock, and a thread, for as long as the server has nothing, however
+    long ago the reader gave up. Returns whether documents are buffered.
     """
     docs = fetched.docs
     if fetched.exhausted:
@@ -527,7 +531,7 @@ def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, through_empty_bat
         if wanted is not None and len(docs) >= wanted:
             return True
         _set_buffer(cursor, collections.deque())  # PyMongo fetches only into an empty buffer
-        if not _refill(cursor) and not _server_done(cursor) and not through_empty_batches:
+        if not _refill(cursor) and not _server_done(cursor):
             # Another fetch may follow later: a tailable cursor, or a
             # server that answered an empty batch.
             _set_buffer(cursor, docs)
@@ -586,7 +590,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.started = True
         return self.delegate
 
-    def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> bool:
+    def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> Any:
+        """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
         if fetched.exhausted:
             # Closed or rewound meanwhile (the lock is not first come, first
             # served): never start a latent cursor's command after close().
@@ -595,7 +600,12 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if cursor is None:
             cursor = fetched.cursor = self._ensure_started()
         self.started = True
-        return _fetch(fetched, cursor, wanted, for_next and isinstance(cursor, CommandCursor))
+        buffered = _fetch(fetched, cursor, wanted)
+        if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
+            # PyMongo's CommandCursor.next() goes on through empty batches:
+            # so does __anext__, one worker call per batch, from the loop.
+            return _FETCH_AGAIN
+        return buffered
 
     def _hand_out(self, documents: list) -> list:
         transform = self._transform
@@ -619,9 +629,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             else:
                 transform = self._transform
                 return document if transform is None else transform(document)
-            if not await self._run(self._fetch_on_worker, fetched, 1, True):
-                if fetched.docs:
-                    continue
+            if not await self._run(self._fetch_on_worker, fetched, 1, True) and not fetched.docs:
                 raise StopAsyncIteration
 
     async def next(self) -> _DocumentType:
@@ -743,12 +751,19 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         return self
 
     def _close_on_worker(self, fetched: _Fetched) -> None:
-        fetched.exhausted = True  # nothing more is fetched; what is buffered stays readable
         # A latent cursor's command may have run on a path that did not
         # record it in ``fetched`` (synchro starts it directly).
         cursor = fetched.cursor if fetched.cursor is not None else self.delegate
         if cursor is not None:
+            # Nothing more is fetched; what is buffered stays readable, a
+            # first batch still in PyMongo's own buffer included.
+            data = _buffer(cursor)
+            if data is not fetched.docs:
+                fetched.docs.extend(data)
+                _set_buffer(cursor, fetched.docs)
+            fetched.exhausted = True
             cursor.close()
+        fetched.exhausted = True
 
     async def close(self) -> None:
         """Kill the cursor on the server, if it is still open there.

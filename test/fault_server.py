@@ -51,11 +51,14 @@ class FaultServer:
 
     def __init__(self, mode: str = "healthy", host: str = "127.0.0.1", port: int = 0, *,
                  docs: list[dict] | None = None, get_more_delay: float = 0.0,
-                 stall_get_more_after: int | None = None) -> None:
+                 stall_get_more_after: int | None = None, tailing: bool = False) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"FaultServer binds to loopback addresses only, not {host!r}")
         self.mode, self.host, self.port, self.docs = mode, host, port, list(docs or [])
         self.get_more_delay, self.stall_get_more_after = get_more_delay, stall_get_more_after
+        # Like an awaitData cursor with nothing new: getMores past the end
+        # answer empty batches and keep the cursor open.
+        self.tailing = tailing
         self._lock, self._stopping = threading.Lock(), threading.Event()
         self._commands: list[str] = []  # names of the commands received
         self._inserted: list[dict] = []  # documents of every insert answered
@@ -228,7 +231,8 @@ class FaultServer:
         cursor: dict = {"ns": ns, "pos": int(command.get("skip", 0)), "left": limit, "get_mores": 0}
         batch = self._next_batch(cursor, command.get("batchSize", 101))
         cursor_id = 0
-        if cursor["left"] > 0 and cursor["pos"] < len(self.docs) and not command.get("singleBatch"):
+        more = self.tailing or (cursor["left"] > 0 and cursor["pos"] < len(self.docs))
+        if more and not command.get("singleBatch"):
             cursor_id = next(self._ids)
             with self._lock:
                 self._cursors[cursor_id] = cursor
@@ -247,7 +251,7 @@ class FaultServer:
             return None  # stopping: the connection is about to close anyway
         with self._lock:
             batch = self._next_batch(cursor, batch_size or len(self.docs))
-            if cursor["left"] <= 0 or cursor["pos"] >= len(self.docs):
+            if not self.tailing and (cursor["left"] <= 0 or cursor["pos"] >= len(self.docs)):
                 self._cursors.pop(cursor_id, None)
                 cursor_id = 0
         return {"cursor": {"nextBatch": batch, "id": Int64(cursor_id), "ns": cursor["ns"]}, "ok": 1.0}

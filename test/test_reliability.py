@@ -446,6 +446,32 @@ def test_every_cursor_kind_survives_abandoned_reads_across_loops(framework: str,
     assert received == list(range(300))
 
 
+async def test_a_command_cursor_with_nothing_new_frees_its_thread_and_closes(framework: str) -> None:
+    """next() on a command cursor goes on through empty batches, as PyMongo's,
+    but one worker call per batch: a reader that gives up leaves nothing
+    fetching, and close() does not wait for the server to have something."""
+    with serving(docs=DOCS[:3], tailing=True, get_more_delay=0.02) as server:
+        client = client_for(framework, server.uri)
+        try:
+            cursor = client.db.coll.aggregate([]).batch_size(3)
+            assert [doc["i"] async for doc in _first(cursor, 3)] == [0, 1, 2]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(cursor.next(), 0.3)
+            await asyncio.sleep(0.1)
+            get_mores = server.commands.count("getMore")
+            await asyncio.sleep(0.3)
+            assert server.commands.count("getMore") == get_mores  # nobody asks any more
+            await asyncio.wait_for(cursor.close(), 2)
+            assert "killCursors" in server.commands
+        finally:
+            client.close()
+
+
+async def _first(cursor: Any, count: int) -> AsyncIterator[Any]:
+    for _ in range(count):
+        yield await cursor.next()
+
+
 async def test_random_cancellation_of_every_read_method(framework: str) -> None:
     """Many tasks share one cursor; each read is cancelled at a random moment.
 
