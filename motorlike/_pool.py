@@ -203,12 +203,14 @@ class WorkerPool:
                 self._threads += 1
                 start_now = True
             else:
+                # The watchdog first: if no thread can be had for it, the
+                # job is not queued and the caller alone hears of it.
+                self._ensure_watchdog()
                 self._queue.append(job)
                 start_now = False
                 if len(self._queue) == 1:
                     self._completed_mark = self._completed
                     self._cpu_mark = (job[-1], time.process_time())
-                    self._ensure_watchdog()
                     self._queued.notify()
         if start_now:
             self._start_thread(job)
@@ -305,8 +307,9 @@ class WorkerPool:
     def _ensure_watchdog(self) -> None:
         # Under _lock.
         if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="motorlike-pool-watchdog", daemon=True)
-            self._watchdog.start()
+            watchdog = threading.Thread(target=self._watch, name="motorlike-pool-watchdog", daemon=True)
+            watchdog.start()  # may raise: then there is none yet, and the next submit tries again
+            self._watchdog = watchdog
 
     def _watch(self) -> None:
         """Start threads for jobs that waited ``queue_wait`` (see the module docstring)."""

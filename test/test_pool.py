@@ -727,3 +727,31 @@ async def test_refused_threads_lose_no_job(monkeypatch) -> None:
     finally:
         release.set()
         pool.shutdown()
+
+
+async def test_a_refused_watchdog_thread_queues_nothing(monkeypatch) -> None:
+    pool = _pool.WorkerPool(1, queue_wait=0.01)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    real_start = threading.Thread.start
+    refusals = {"left": 1}
+
+    def start(self: threading.Thread) -> None:
+        if self.name == "motorlike-pool-watchdog" and refusals["left"]:
+            refusals["left"] -= 1
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    try:
+        stuck = _submit_all(pool, loop, lambda: release.wait(10), 1)
+        with pytest.raises(RuntimeError, match="can't start"):
+            pool.submit(loop, loop.create_future(), lambda: "never", (), {})
+        assert pool.queued == 0  # the caller was told, and nothing will run behind its back
+        # The next call gets a watchdog, and a thread despite the stuck worker.
+        assert await asyncio.wait_for(asyncio.gather(*_submit_all(pool, loop, lambda: "ran", 2)), 5) == ["ran"] * 2
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*stuck), 5)
+    finally:
+        release.set()
+        pool.shutdown()
