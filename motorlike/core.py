@@ -17,6 +17,7 @@ made from that client.
 from __future__ import annotations
 
 import collections
+import logging
 import time
 import warnings
 from typing import Any, Callable, Coroutine, Mapping, MutableMapping
@@ -70,6 +71,8 @@ __all__ = [
     "BackgroundCall",
     "coroutine_annotation",
 ]
+
+_log = logging.getLogger("motorlike")
 
 # ---------------------------------------------------------------------------
 # PyMongo cursor internals motorlike relies on, all in one place. Serving
@@ -481,13 +484,15 @@ _FETCH_AGAIN = "again"
 class _Fetched:
     """What the workers fetched from one PyMongo cursor and no reader took yet."""
 
-    __slots__ = ("cursor", "docs", "exhausted")
+    __slots__ = ("cursor", "docs", "exhausted", "handed_out")
 
     def __init__(self, cursor: Any) -> None:
         #: The PyMongo cursor; None until a latent cursor's command runs.
         self.cursor = cursor
         self.docs: collections.deque = collections.deque()
         self.exhausted = False
+        #: Documents taken so far (a give-back checks nobody read on since).
+        self.handed_out = 0
 
     def take(self, length: int | None) -> list:
         """Up to ``length`` documents (all if None), in order, on the reader's loop."""
@@ -500,7 +505,22 @@ class _Fetched:
                 append(popleft())
         except IndexError:
             pass  # a reader on another thread took the rest
+        self.handed_out += len(taken)
         return taken
+
+    def give_back(self, taken: list, handed_out_then: int) -> None:
+        """Put documents a reader took but never received back at the front."""
+        if self.handed_out != handed_out_then:
+            # Someone read on meanwhile: the next read gets these older
+            # documents after newer ones. Rare (see doc/reliability.md); said.
+            _log.warning(
+                "motorlike: %d documents a cancelled to_list() had taken go back to the cursor "
+                "after %d later ones were read",
+                len(taken),
+                self.handed_out - handed_out_then,
+            )
+        self.docs.extendleft(reversed(taken))
+        self.handed_out -= len(taken)
 
 
 def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None) -> bool:
@@ -675,11 +695,12 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             try:
                 documents = self._hand_out(taken)
             except Exception as exc:  # noqa: BLE001 - e.g. a bad GridFS file document
-                fetched.docs.extendleft(reversed(taken))
+                fetched.give_back(taken, fetched.handed_out)
                 future.set_exception(exc)
                 return
             # Should the caller be cancelled before it takes them, they go back.
-            future.resolve(documents, lambda: fetched.docs.extendleft(reversed(taken)))
+            handed_out = fetched.handed_out
+            future.resolve(documents, lambda: fetched.give_back(taken, handed_out))
 
         if length == 0 or exhausted or (length is not None and len(fetched.docs) >= length):
             deliver(future, None, None)

@@ -472,6 +472,37 @@ async def _first(cursor: Any, count: int) -> AsyncIterator[Any]:
         yield await cursor.next()
 
 
+async def _cancel_as_soon_as_done(future: Any, task: asyncio.Task) -> None:
+    """Cancel ``task`` in the loop iteration after ``future`` got its result,
+    before ``task`` ran again: its wake-up is queued behind this one."""
+    while not future.done():
+        await asyncio.sleep(0)
+    assert not task.done()
+    task.cancel()
+
+
+async def test_a_to_list_future_with_two_awaiters_gives_nothing_back(framework: str) -> None:
+    """One awaiter cancelled, the other receives: the documents must not come twice."""
+    with serving(docs=DOCS) as server:
+        client = client_for(framework, server.uri)
+        cursor = client.db.coll.find().sort("i").batch_size(10)
+        try:
+            future = cursor.to_list(4)
+
+            async def wait() -> list:
+                return await future
+
+            first = asyncio.ensure_future(wait())
+            second = asyncio.ensure_future(wait())
+            await _cancel_as_soon_as_done(future, second)
+            assert [doc["i"] for doc in await first] == [0, 1, 2, 3]
+            with pytest.raises(asyncio.CancelledError):
+                await second
+            assert [doc["i"] for doc in await cursor.to_list(3)] == [4, 5, 6]
+        finally:
+            client.close()
+
+
 async def test_random_cancellation_of_every_read_method(framework: str) -> None:
     """Many tasks share one cursor; each read is cancelled at a random moment.
 
@@ -525,14 +556,12 @@ async def test_to_list_gives_documents_back_when_cancelled_after_they_arrived(fr
         cursor = client.db.coll.find().sort("i").batch_size(10)
         try:
             future = cursor.to_list(4)
-            # Registered before the task's own wake-up, so it runs first: the
-            # task is cancelled with the documents already in its future.
-            future.add_done_callback(lambda _: task.cancel())
 
             async def wait() -> list:
                 return await future
 
             task = asyncio.ensure_future(wait())
+            await _cancel_as_soon_as_done(future, task)
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert [doc["i"] for doc in await cursor.to_list(6)] == [0, 1, 2, 3, 4, 5]

@@ -66,10 +66,22 @@ class ReturnableFuture(asyncio.Future):
     ``give_back`` until the result is retrieved (``result()``, or ``await``
     resuming), and calls it if the awaiting task is cancelled at its
     ``await`` or the future is dropped unread.
+
+    Only a future with one consumer gives back: awaited by one coroutine
+    and given no done-callback of anyone else's. With two (a second awaiter,
+    ``gather``, Tornado's ``with_timeout``, a callback calling ``result()``)
+    one of them may have the documents, so none is taken back, as with a
+    plain future.
     """
 
     _give_back: Callable[[], None] | None = None
     _retrieved = False
+    _awaiters = 0
+    _callbacks_added = 0
+
+    def add_done_callback(self, fn: Callable[..., Any], *, context: Any = None) -> None:
+        self._callbacks_added += 1  # an awaiting task adds one too
+        super().add_done_callback(fn, context=context)
 
     def resolve(self, result: Any, give_back: Callable[[], None]) -> None:
         self._give_back = give_back
@@ -89,15 +101,20 @@ class ReturnableFuture(asyncio.Future):
         if give_back is not None:
             give_back()
 
+    def _sole_consumer(self) -> bool:
+        return self._awaiters <= 1 and self._callbacks_added <= 1
+
     def __await__(self) -> Any:
         if not self.done():
+            self._awaiters += 1
             self._asyncio_future_blocking = True
             try:
                 yield self
             except BaseException:
                 # The awaiting task was cancelled (or closed) here, maybe
                 # just after the result arrived.
-                self._return_result()
+                if self._sole_consumer():
+                    self._return_result()
                 raise
         if not self.done():
             raise RuntimeError("await wasn't used with future")
@@ -108,7 +125,7 @@ class ReturnableFuture(asyncio.Future):
     __iter__ = __await__
 
     def __del__(self) -> None:
-        if not self._retrieved:
+        if not self._retrieved and self._sole_consumer():
             self._return_result()
         super().__del__()
 
