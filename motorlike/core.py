@@ -100,6 +100,11 @@ def _server_done(cursor: Any) -> bool:
     return bool(cursor._killed)
 
 
+def _skip_of(cursor: Any) -> int:
+    """The skip a find cursor has so far."""
+    return int(cursor._skip)
+
+
 def _is_tailable(cursor: Any) -> bool:
     return bool(getattr(cursor, "_query_flags", 0) & CursorType.TAILABLE)
 
@@ -872,14 +877,24 @@ class AgnosticCursor(AgnosticBaseCursor):
         return type(self)(self.delegate.__deepcopy__(memo), self.collection)
 
     def __getitem__(self, index: Any) -> AgnosticCursor[_DocumentType]:
-        """Slicing sets skip and limit (``cursor[10:20]``); returns this cursor."""
-        if not isinstance(index, slice):
-            raise TypeError(
-                f"{type(self).__name__} only supports slicing, e.g. cursor[2:5]; "
-                "to get one document use skip(n).limit(1) and to_list()"
-            )
-        self.delegate[index]
-        return self
+        """Set skip and limit, as Motor 2 did; returns this cursor.
+
+        ``cursor[10:20]`` reads documents 10 to 19; ``cursor[100]`` reads
+        document 100 alone (zero or one document: iterate it, or
+        ``to_list(1)``). Reading the document at once, as PyMongo's
+        ``cursor[100]`` does, would block.
+        """
+        if isinstance(index, slice):
+            self.delegate[index]
+            return self
+        if isinstance(index, int) and not isinstance(index, bool):
+            if index < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            delegate = self.delegate
+            delegate.skip(_skip_of(delegate) + index)
+            delegate.limit(-1)  # one document, in a single batch
+            return self
+        raise TypeError(f"index {index!r} cannot be applied to {type(self).__name__}")
 
 
 @wraps_pymongo(RawBatchCursor)

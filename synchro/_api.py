@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from motorlike import core
 from motorlike.metaprogramming import (
+    is_async_method,
     AgnosticBase,
     AsyncCall,
     DelegateMethod,
@@ -83,7 +84,7 @@ def classify(value: Any) -> str | None:
         return None
     if isinstance(value, property):
         return PROPERTY
-    if inspect.iscoroutinefunction(value):
+    if is_async_method(value):
         return COROUTINE
     if inspect.isfunction(value):
         return ON_LOOP

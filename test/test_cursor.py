@@ -233,8 +233,14 @@ async def test_cursor_slicing_sets_skip_and_limit(collection) -> None:
     cursor = collection.find(sort=[("i", 1)])
     assert cursor[2:4] is cursor
     assert [d["i"] for d in await cursor.to_list()] == [2, 3]
+    # An integer index reads that one document, as Motor 2's did.
+    assert [d["i"] async for d in collection.find(sort=[("i", 1)])[4]] == [4]
+    assert [d["i"] async for d in collection.find(sort=[("i", 1)]).skip(1)[2]] == [3]
+    assert await collection.find()[100].to_list(None) == []
+    with pytest.raises(IndexError):
+        collection.find()[-1]
     with pytest.raises(TypeError):
-        collection.find()[0]
+        collection.find()["a"]
 
 
 def test_sync_iteration_is_refused(collection) -> None:
@@ -262,6 +268,7 @@ def test_pymongo_internals_motorlike_relies_on_are_there() -> None:
             assert callable(pymongo_cursor._refresh)
             assert isinstance(pymongo_cursor._killed, bool)
         assert isinstance(cursor._query_flags, int)
+        assert cursor._skip == 0
         assert cursor._empty is False
         assert command_cursor._killed is True  # id 0: nothing more on the server
     finally:

@@ -29,11 +29,31 @@ def test_generated_classes_subclass_their_declarations() -> None:
 
 def test_factories_produce_the_declared_kinds() -> None:
     cls = motor_asyncio.AsyncIOMotorCollection
-    assert inspect.iscoroutinefunction(cls.insert_one)
+    # AsyncCall methods return a running future, as Motor's; marked as
+    # coroutine functions where Python can say so (3.12+).
+    marked = sys.version_info >= (3, 12)
+    assert inspect.iscoroutinefunction(cls.insert_one) is marked
+    assert cls.insert_one._is_coroutine_annotation
     assert isinstance(inspect.getattr_static(cls, "name"), property)
     assert not inspect.iscoroutinefunction(cls.with_options)
-    assert inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.distinct)
+    assert inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.distinct) is marked
     assert not inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.sort)
+
+
+async def test_a_call_starts_without_await_as_motors_do(framework: str, server_uri: str, sync_client) -> None:
+    """Motor's tutorial inserts in a loop without await: the inserts happen."""
+    from test.conftest import make_client
+
+    client = make_client(framework, server_uri)
+    name = f"no_await_{framework}"
+    try:
+        futures = [client.motorlike_test[name].insert_one({"i": i}) for i in range(20)]
+        assert all(asyncio.isfuture(future) for future in futures)
+        await asyncio.gather(*futures)  # only to know when they are done
+        assert sync_client.motorlike_test[name].count_documents({}) == 20
+    finally:
+        sync_client.motorlike_test.drop_collection(name)
+        client.close()
 
 
 def test_results_are_wrapped_by_registered_pymongo_type() -> None:
@@ -115,7 +135,7 @@ def test_declaring_a_subclass_with_extra_factories() -> None:
         CountingCollection, asyncio_framework, "motorlike.motor_asyncio"
     )
     assert generated.__name__ == "AsyncIOMotorCountingCollection"
-    assert inspect.iscoroutinefunction(generated.find_one_raw)
+    assert metaprogramming.is_async_method(generated.find_one_raw)
     assert generated.find_one_raw.__name__ == "find_one_raw"
 
 

@@ -15,7 +15,7 @@ import inspect
 import pytest
 
 from motorlike import core
-from motorlike.metaprogramming import MotorCursorChainingMethod
+from motorlike.metaprogramming import MotorCursorChainingMethod, is_async_method
 from test.motor_attributes import MOTOR_3_7_ATTRIBUTES
 
 pytestmark = pytest.mark.no_server
@@ -76,7 +76,7 @@ def kind_of(cls: type, declaration: type, name: str) -> str | None:
         return "chain"
     if isinstance(value, property):
         return "property"
-    if inspect.iscoroutinefunction(value):
+    if is_async_method(value):
         return "coroutine"
     if callable(value):
         return "method"

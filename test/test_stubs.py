@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from motorlike.metaprogramming import is_async_method
 from tools import stubgen as _stubgen
 
 pytestmark = pytest.mark.no_server
@@ -210,7 +211,7 @@ def _check_member(stub_class: str, cls: type, node: ast.stmt) -> list[str]:
         if isinstance(static, (property, classmethod, staticmethod)) or not callable(static):
             return [f"{where}: the stub has a method, the runtime {static!r}"]
         function = static
-        is_coroutine = inspect.iscoroutinefunction(function)
+        is_coroutine = is_async_method(function)
         if kind == "async" and not is_coroutine:
             return [f"{where}: 'async def' in the stub, not a coroutine function at runtime"]
         if kind == "def" and is_coroutine:

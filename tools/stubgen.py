@@ -110,6 +110,7 @@ from typing import Any, Iterable, Iterator
 from pymongo.typings import _DocumentType as _PYMONGO_DOCUMENT_TYPE
 
 from motorlike.metaprogramming import (
+    is_async_method,
     AsyncCall,
     BackgroundMethod,
     DelegateMethod,
@@ -727,7 +728,7 @@ def _handwritten_member(cls: type, name: str, value: Any) -> _Member | None:
     if isinstance(value, (staticmethod, classmethod)):
         kind, function = type(value).__name__, value.__func__
     elif inspect.isfunction(value):
-        kind, function = ("async" if inspect.iscoroutinefunction(value) else "def"), value
+        kind, function = ("async" if is_async_method(value) else "def"), value
     elif callable(value):
         return None
     else:
