@@ -472,6 +472,15 @@ async def _first(cursor: Any, count: int) -> AsyncIterator[Any]:
         yield await cursor.next()
 
 
+def _awaiting(future: Any) -> asyncio.Task:
+    """A task doing nothing but ``await future``."""
+
+    async def wait() -> Any:
+        return await future
+
+    return asyncio.ensure_future(wait())
+
+
 async def _cancel_as_soon_as_done(future: Any, task: asyncio.Task) -> None:
     """Cancel ``task`` in the loop iteration after ``future`` got its result,
     before ``task`` ran again: its wake-up is queued behind this one."""
@@ -488,12 +497,7 @@ async def test_a_to_list_future_with_two_awaiters_gives_nothing_back(framework: 
         cursor = client.db.coll.find().sort("i").batch_size(10)
         try:
             future = cursor.to_list(4)
-
-            async def wait() -> list:
-                return await future
-
-            first = asyncio.ensure_future(wait())
-            second = asyncio.ensure_future(wait())
+            first, second = _awaiting(future), _awaiting(future)
             await _cancel_as_soon_as_done(future, second)
             assert [doc["i"] for doc in await first] == [0, 1, 2, 3]
             with pytest.raises(asyncio.CancelledError):
@@ -556,11 +560,7 @@ async def test_to_list_gives_documents_back_when_cancelled_after_they_arrived(fr
         cursor = client.db.coll.find().sort("i").batch_size(10)
         try:
             future = cursor.to_list(4)
-
-            async def wait() -> list:
-                return await future
-
-            task = asyncio.ensure_future(wait())
+            task = _awaiting(future)
             await _cancel_as_soon_as_done(future, task)
             with pytest.raises(asyncio.CancelledError):
                 await task
