@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 from synchro import exclusions, suite
 
@@ -226,10 +226,10 @@ def run_pytest(
             completed = subprocess.run(command, cwd=suite_root, env=env, stdout=log, stderr=subprocess.STDOUT)
         elapsed = time.monotonic() - started
         if not results_file.exists():
-            raise RuntimeError(f"pytest ({mode} {framework or ''}) wrote no results, exit {completed.returncode}; see {log_path}")
+            raise PytestRunFailed(f"pytest ({mode} {framework or ''}) wrote no results, exit {completed.returncode}; see {log_path}")
         results = json.loads(results_file.read_text())
     if completed.returncode not in (0, 1, 5):
-        raise RuntimeError(f"pytest ({mode} {framework or ''}) exited {completed.returncode}; see {log_path}")
+        raise PytestRunFailed(f"pytest ({mode} {framework or ''}) exited {completed.returncode}; see {log_path}")
     results["seconds"] = round(elapsed, 1)
     results["log"] = str(log_path)
     counts: dict[str, int] = {}
@@ -237,6 +237,49 @@ def run_pytest(
         counts[outcome] = counts.get(outcome, 0) + 1
     _log(f"{mode:7} {framework or '':8} {elapsed:6.1f}s  " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return results
+
+
+#: Files per pytest process in a --full run: a crash of pytest itself (or a
+#: file it cannot collect) costs at most this group, which is then run again
+#: file by file, so that only the file to blame is lost.
+FULL_RUN_GROUP_SIZE = 10
+
+
+class PytestRunFailed(RuntimeError):
+    """pytest ended without results (a crash, an INTERNALERROR, a file it cannot collect)."""
+
+
+def run_in_groups(files: list[str], run_files: Callable[[list[str]], dict], group_size: int) -> dict:
+    """Results of ``run_files`` over ``files``, a group of files per call.
+
+    A group whose run fails is run again one file at a time; a file whose
+    own run fails is reported in ``failed_files`` (with the error) instead
+    of ending the whole run. Results of the runs that worked are merged.
+    """
+    merged: dict = {"outcomes": {}, "collected": [], "seconds": 0.0, "log": None, "failed_files": {}}
+
+    def merge(results: dict) -> None:
+        merged["outcomes"].update(results["outcomes"])
+        merged["collected"].extend(results.get("collected", []))
+        merged["seconds"] = round(merged["seconds"] + (results.get("seconds") or 0.0), 1)
+        merged["log"] = results.get("log") or merged["log"]
+
+    for start in range(0, len(files), group_size):
+        group = files[start : start + group_size]
+        try:
+            merge(run_files(group))
+            continue
+        except PytestRunFailed as error:
+            if len(group) == 1:
+                merged["failed_files"][group[0]] = str(error)
+                continue
+            _log(f"a run of {len(group)} files failed ({error}); running them one by one")
+        for name in group:
+            try:
+                merge(run_files([name]))
+            except PytestRunFailed as error:
+                merged["failed_files"][name] = str(error)
+    return merged
 
 
 def _file_of(node_id: str) -> str:
@@ -281,6 +324,12 @@ def build_report(
             "synchro": {"seconds": synchro_results.get("seconds"), "log": synchro_results.get("log")},
         },
         "gap_total": sum(len(entry["gap"]) for entry in report_files.values()),
+        # Files pytest could not run (--full runs them in groups): their
+        # plain passes are in the gap when only the synchro run failed.
+        "failed_files": {
+            "plain": dict(plain.get("failed_files", {})),
+            "synchro": dict(synchro_results.get("failed_files", {})),
+        },
     }
 
 
@@ -339,6 +388,9 @@ def format_table(report: dict) -> str:
     for name, entry in report["files"].items():
         for node in entry["gap"]:
             lines.append(f"  gap: {node}")
+    for run, failed in report.get("failed_files", {}).items():
+        for name, error in failed.items():
+            lines.append(f"  not run ({run}): {name}: {error}")
     return "\n".join(lines)
 
 
@@ -366,6 +418,22 @@ def run(options: argparse.Namespace) -> int:
         _bring_loopback_up()
 
     _log(f"PyMongo {version}; {len(files)} file(s); frameworks: {', '.join(frameworks)}; server: {servers.describe()}")
+    grouped = options.full and not options.files
+
+    def run_mode(mode: str, framework: str | None, uri: str, entries: list[exclusions.Exclusion]) -> dict:
+        name = "plain" if framework is None else f"synchro-{framework}"
+        if not grouped:
+            return run_pytest(mode=mode, framework=framework, uri=uri, entries=entries, log_path=logs / f"{name}.log", **common)
+
+        def run_files(group: list[str]) -> dict:
+            label = group[0].removesuffix(".py") + (f"+{len(group) - 1}" if len(group) > 1 else "")
+            return run_pytest(
+                mode=mode, framework=framework, uri=uri, entries=entries,
+                log_path=logs / name / f"{label}.log", **{**common, "files": group},
+            )
+
+        return run_in_groups(files, run_files, FULL_RUN_GROUP_SIZE)
+
     common = dict(
         files=files,
         suite_root=suite_root,
@@ -379,7 +447,7 @@ def run(options: argparse.Namespace) -> int:
     server_exclusions = not options.no_server_exclusions
     plain_entries = exclusions.applicable("plain", [f"test/{name}" for name in files], server_exclusions=server_exclusions)
     with servers.open() as uri:
-        plain = run_pytest(mode="plain", framework=None, uri=uri, entries=plain_entries, log_path=logs / "plain.log", **common)
+        plain = run_mode("plain", None, uri, plain_entries)
     if not options.keyword:
         stale += exclusions.unmatched(plain_entries, plain["collected"])
 
@@ -390,9 +458,7 @@ def run(options: argparse.Namespace) -> int:
             "synchro", [f"test/{name}" for name in files], server_exclusions=server_exclusions
         )
         with servers.open() as uri:
-            results = run_pytest(
-                mode="synchro", framework=framework, uri=uri, entries=entries, log_path=logs / f"synchro-{framework}.log", **common
-            )
+            results = run_mode("synchro", framework, uri, entries)
         if not options.keyword:
             stale += [entry for entry in exclusions.unmatched(entries, results["collected"]) if entry not in stale]
         report = build_report(version, framework, files, plain, results, entries)

@@ -283,6 +283,39 @@ def test_report_gap_is_plain_passes_that_fail_through_synchro():
     assert report["framework"] == "asyncio" and report["pymongo_version"] == "4.20.0"
 
 
+@pytest.mark.no_server
+def test_full_runs_lose_only_the_file_pytest_cannot_run():
+    """--full runs files in groups; a group that crashes is run again file by file."""
+    calls: list[list[str]] = []
+
+    def run_files(group: list[str]) -> dict:
+        calls.append(list(group))
+        if "test_broken.py" in group:
+            raise runner.PytestRunFailed("pytest exited 2 (collection error)")
+        return {
+            "outcomes": {f"test/{name}::T::test_1": "passed" for name in group},
+            "collected": [f"test/{name}::T::test_1" for name in group],
+            "seconds": 1.0,
+        }
+
+    files = ["test_a.py", "test_b.py", "test_broken.py", "test_c.py", "test_d.py"]
+    merged = runner.run_in_groups(files, run_files, group_size=3)
+    assert calls == [
+        ["test_a.py", "test_b.py", "test_broken.py"],  # fails: one by one
+        ["test_a.py"], ["test_b.py"], ["test_broken.py"],
+        ["test_c.py", "test_d.py"],
+    ]
+    assert sorted(merged["outcomes"]) == [f"test/{name}::T::test_1" for name in ("test_a.py", "test_b.py", "test_c.py", "test_d.py")]
+    assert list(merged["failed_files"]) == ["test_broken.py"]
+    assert "collection error" in merged["failed_files"]["test_broken.py"]
+    # The report says which file was not run, and counts its plain passes as gap.
+    plain = {"outcomes": {"test/test_broken.py::T::test_1": "passed", "test/test_a.py::T::test_1": "passed"}}
+    report = build_report("4.20.0", "asyncio", ["test_a.py", "test_broken.py"], plain, merged, [])
+    assert report["failed_files"]["synchro"] == merged["failed_files"]
+    assert report["files"]["test_broken.py"]["gap"] == ["test/test_broken.py::T::test_1"]
+    assert "not run (synchro): test_broken.py" in runner.format_table(report)
+
+
 @pytest.mark.requires("change_streams")
 def test_change_stream_opens_when_watch_is_called(scollection):
     import time
