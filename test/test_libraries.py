@@ -28,6 +28,8 @@ def _run_app(library: str, server_uri: str, capabilities: dict) -> list[str]:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     assert completed.returncode == 0, completed.stderr
+    # Errors in __del__ (limits closes its client there) only reach stderr.
+    assert "Exception ignored" not in completed.stderr, completed.stderr
     return completed.stdout.splitlines()
 
 
@@ -98,3 +100,28 @@ def test_aiomongodel_application_runs_unchanged(server_uri: str, capabilities: d
         if capabilities.get("transactions"):
             expected.append(f"{run} transaction 1")
     assert _run_app("aiomongodel", server_uri, capabilities) == expected
+
+
+def test_limits_mongodb_storage_runs_unchanged(server_uri: str, capabilities: dict) -> None:
+    """limits' async MongoDB storage is built on Motor (the rate limiter behind Flask-Limiter, slowapi)."""
+    expected = []
+    for run in (1, 2):
+        expected += [
+            f"{run} check True",
+            f"{run} fixed [True, True, True, False] False",
+            f"{run} cost True False",
+            f"{run} stats 0 0 True True",
+        ]
+        if run == 1:
+            expected.append(f"{run} indexes ['_id_', 'expireAt_1'] ['_id_', 'expireAt_1']")
+        expected += [
+            f"{run} cleared True 3",
+            f"{run} moving [True, True, False] False",
+            f"{run} moving stats 0 True",
+            f"{run} sliding [True, True, False] 0",
+            f"{run} sliding cleared True",
+            f"{run} stored ['LIMITER/api/bob/3/1/minute'] 1",
+            # The client limits built is motorlike's, not a real Motor's.
+            f"{run} reset 2 motorlike.motor_asyncio",
+        ]
+    assert _run_app("limits", server_uri, capabilities) == expected
