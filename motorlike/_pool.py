@@ -353,7 +353,7 @@ class WorkerPool:
     def _cpu_saturated(self, now: float) -> bool:
         # Under _lock: did the process use most of a CPU since the last look?
         cpu = time.process_time()
-        (then, cpu_then), self._cpu_mark = self._cpu_mark, (now, cpu)
+        then, cpu_then = self._cpu_mark  # _watch moves the mark after each look
         return now > then and (cpu - cpu_then) / (now - then) > CPU_SATURATED
 
     def _take_jobs_to_start(self, to_start: list[tuple]) -> None:

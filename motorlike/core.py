@@ -36,7 +36,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 
 from motorlike import _legacy
 from motorlike._version import version as _motorlike_version
-from motorlike._pool import BackgroundCall, get_pool, run_locked
+from motorlike._pool import BackgroundCall
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
@@ -710,10 +710,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if length == 0 or exhausted or (length is not None and len(fetched.docs) >= length):
             deliver(future, None, None)
             return future
-        get_pool().submit(
-            loop, future, run_locked, (self._worker_lock, self._fetch_on_worker, (fetched, length, False), {}), {}, deliver
-        )
-        return future
+        return self._run(self._fetch_on_worker, fetched, length, False, loop=loop, deliver=deliver, future=future)
 
     @property
     def fetch_next(self) -> Any:
@@ -780,16 +777,14 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         # A latent cursor's command may have run on a path that did not
         # record it in ``fetched`` (synchro starts it directly).
         cursor = fetched.cursor if fetched.cursor is not None else self.delegate
+        if cursor is not None and _buffer(cursor) is not fetched.docs:
+            # What is buffered stays readable, a first batch still in
+            # PyMongo's own buffer included.
+            fetched.docs.extend(_buffer(cursor))
+            _set_buffer(cursor, fetched.docs)
+        fetched.exhausted = True  # nothing more is fetched
         if cursor is not None:
-            # Nothing more is fetched; what is buffered stays readable, a
-            # first batch still in PyMongo's own buffer included.
-            data = _buffer(cursor)
-            if data is not fetched.docs:
-                fetched.docs.extend(data)
-                _set_buffer(cursor, fetched.docs)
-            fetched.exhausted = True
             cursor.close()
-        fetched.exhausted = True
 
     async def close(self) -> None:
         """Kill the cursor on the server, if it is still open there.

@@ -31,6 +31,7 @@ PyMongo delegates before the call.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import threading
 import types
@@ -156,15 +157,18 @@ class SerializedWorkerCalls:
         *args: Any,
         loop: Any = None,
         deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+        future: Any = None,
     ) -> Any:
         """A future on ``loop`` (default: this object's) of ``fn(*args)`` run holding the lock.
 
         ``deliver(future, result, error)`` runs on the loop when the call is
         over; the default resolves the future unless its waiter gave up.
+        ``future``: one made by the caller on ``loop`` (to_list's returnable one).
         """
         if loop is None:
             loop = self._framework.to_asyncio_loop(self.get_io_loop())  # type: ignore[attr-defined]
-        future = loop.create_future()
+        if future is None:
+            future = loop.create_future()
         get_pool().submit(loop, future, run_locked, (self._worker_lock, fn, args, {}), {}, deliver)
         return future
 
@@ -301,7 +305,7 @@ class AsyncCall(MotorAttributeFactory):
             get_pool().submit(loop, future, target, args, kwargs, deliver)
             return future
 
-        call_on_worker._is_coroutine_annotation = True  # type: ignore[attr-defined]
+        coroutine_annotation(call_on_worker)
         if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+: iscoroutinefunction() says so
             inspect.markcoroutinefunction(call_on_worker)
         if run is not None:
@@ -393,7 +397,7 @@ class BackgroundMethod(MotorAttributeFactory):
                 args, kwargs = unwrap_arguments(args, kwargs)
             method = getattr(self.delegate, pymongo_name)
             if kwargs:
-                method = _with_keywords(method, kwargs)
+                method = functools.partial(method, **kwargs)
             return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None)
 
         _describe(call_in_background, cls, attr_name, pymongo_name, self.doc)
@@ -401,13 +405,6 @@ class BackgroundMethod(MotorAttributeFactory):
         if signature is not None:
             call_in_background.__signature__ = signature.replace(return_annotation="BackgroundCall")  # type: ignore[attr-defined]
         return call_in_background
-
-
-def _with_keywords(method: Callable[..., Any], kwargs: dict) -> Callable[..., Any]:
-    def call(*args: Any) -> Any:
-        return method(*args, **kwargs)
-
-    return call
 
 
 class MotorCursorChainingMethod(MotorAttributeFactory):

@@ -625,9 +625,6 @@ class AgnosticGridOutCursor(AgnosticCursor):
         return cls(delegate, _root_collection_of(owner))
 
     def _transform(self, item: Any) -> AgnosticGridOut:  # type: ignore[override]
-        return self._grid_out(item)
-
-    def _grid_out(self, item: Any) -> AgnosticGridOut:
         """A motorlike GridOut for a files document (buffered) or a PyMongo GridOut."""
         if not isinstance(item, GridOut):
             item = GridOut(self.collection.delegate, file_document=item, session=self.delegate.session)
