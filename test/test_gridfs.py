@@ -680,3 +680,32 @@ async def test_stream_to_handler_accepts_a_plain_flush(bucket):
     await grid_out.stream_to_handler(handler)
     assert b"".join(handler.written) == b"x" * 1000
     assert handler.flushes == len(handler.written) == 4
+
+
+async def test_one_file_is_read_by_one_thread_at_a_time(bucket, monkeypatch):
+    """Reads of one GridOut from several tasks run one after another on the
+    workers (PyMongo's GridOut is not thread-safe), and each chunk comes once."""
+    from gridfs.synchronous.grid_file import GridOut
+
+    data = bytes(range(100))
+    file_id = await bucket.upload_from_stream("shared", data, chunk_size_bytes=10)
+    grid_out = await bucket.open_download_stream(file_id)
+    guard = threading.Lock()
+    state = {"inside": 0, "most": 0}
+    real_readchunk = GridOut.readchunk
+
+    def readchunk(self):  # type: ignore[no-untyped-def]
+        with guard:
+            state["inside"] += 1
+            state["most"] = max(state["most"], state["inside"])
+        try:
+            threading.Event().wait(0.01)  # long enough for another worker to come in
+            return real_readchunk(self)
+        finally:
+            with guard:
+                state["inside"] -= 1
+
+    monkeypatch.setattr(GridOut, "readchunk", readchunk)
+    chunks = await asyncio.gather(*(grid_out.readchunk() for _ in range(10)))
+    assert state["most"] == 1
+    assert sorted(chunks) == [data[n : n + 10] for n in range(0, 100, 10)]
