@@ -253,23 +253,32 @@ def test_sync_iteration_is_refused(collection) -> None:
 
 @pytest.mark.no_server
 def test_pymongo_internals_motorlike_relies_on_are_there() -> None:
-    """Fails loudly when a PyMongo release moves what core.py's accessors read."""
+    """Fails loudly when a PyMongo release moves what motorlike/_internals.py reads."""
     import collections
 
-    from pymongo import MongoClient
+    from pymongo import CursorType, MongoClient
     from pymongo.synchronous.command_cursor import CommandCursor
+
+    from motorlike import _internals
 
     client = MongoClient("mongodb://127.0.0.1:1", connect=False)
     try:
         cursor = client.db.coll.find()
-        command_cursor = CommandCursor(client.db.coll, {"id": 0, "firstBatch": []}, None)
+        command_cursor = CommandCursor(client.db.coll, {"id": 0, "firstBatch": [{"a": 1}]}, None)
         for pymongo_cursor in (cursor, command_cursor):
-            assert isinstance(pymongo_cursor._data, collections.deque)
+            buffered = _internals._buffer(pymongo_cursor)
+            assert isinstance(buffered, collections.deque)
+            replacement = collections.deque(buffered)
+            _internals._set_buffer(pymongo_cursor, replacement)
+            assert _internals._buffer(pymongo_cursor) is replacement
             assert callable(pymongo_cursor._refresh)
-            assert isinstance(pymongo_cursor._killed, bool)
-        assert isinstance(cursor._query_flags, int)
-        assert cursor._skip == 0
-        assert cursor._empty is False
-        assert command_cursor._killed is True  # id 0: nothing more on the server
+        assert list(_internals._buffer(command_cursor)) == [{"a": 1}]
+        assert _internals._server_done(cursor) is False
+        assert _internals._server_done(command_cursor) is True  # id 0: nothing more on the server
+        assert _internals._skip_of(cursor.skip(3)) == 3
+        assert _internals._is_tailable(cursor) is False
+        assert _internals._is_tailable(client.db.coll.find(cursor_type=CursorType.TAILABLE)) is True
+        assert _internals._is_empty(cursor) is False
+        assert _internals._is_empty(client.db.coll.find()[5:5]) is True
     finally:
         client.close()

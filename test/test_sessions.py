@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
-from motorlike import core
+from motorlike import _session, core
 from test.conftest import make_client
 
 
@@ -113,7 +113,7 @@ async def test_with_transaction_does_not_retry_other_errors(client, collection) 
 
 
 async def test_with_transaction_gives_up_after_the_time_limit(client, monkeypatch) -> None:
-    monkeypatch.setattr(core, "_WITH_TRANSACTION_RETRY_TIME_LIMIT", 0)
+    monkeypatch.setattr(_session, "_WITH_TRANSACTION_RETRY_TIME_LIMIT", 0)
     calls = []
 
     async def callback(session):

@@ -1,0 +1,132 @@
+"""The change stream declaration (PyMongo's ``ChangeStream``).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Mapping
+
+from pymongo.synchronous.change_stream import ChangeStream
+from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
+
+from motorlike._pool import BackgroundCall
+from motorlike.metaprogramming import (
+    AgnosticBase,
+    SerializedWorkerCalls,
+    unwrap_arguments,
+    wraps_pymongo,
+)
+
+
+# ---------------------------------------------------------------------------
+# Change streams
+
+
+@wraps_pymongo(ChangeStream)
+class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
+    """A change stream, opened on first use.
+
+    Each wait for a change is one ``try_next`` on a worker, bounded by the
+    server's ``maxAwaitTimeMS``; between waits no thread is held, so a
+    stream that sees no changes for hours costs no worker. PyMongo resumes
+    the stream after a resumable error (a dropped connection ...).
+    """
+
+    __motor_class_name__ = "MotorChangeStream"
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, target: Any, pipeline: Any, options: Mapping[str, Any]) -> None:
+        super().__init__(None)
+        _, options = unwrap_arguments((), dict(options))
+        self._target = target
+        self._pipeline = pipeline
+        self._options = options
+        self._closed = False
+        # Changes fetched by a worker and not yet handed out: appended by
+        # workers holding the lock, popped by readers (as cursors' _Fetched).
+        self._received: collections.deque = collections.deque()
+        self._init_worker_lock()
+
+    def get_io_loop(self) -> Any:
+        return self._target.get_io_loop()
+
+    def _open_on_worker(self) -> Any:
+        if self.delegate is None and not self._closed:
+            self.delegate = self._target.delegate.watch(self._pipeline, **self._options)
+        return self.delegate
+
+    def _try_next_on_worker(self) -> None:
+        # The change is left for the loop thread to take, so one whose
+        # waiter was cancelled (wait_for(stream.next(), t)) is not lost.
+        if self._received or self._closed:
+            return  # an earlier, abandoned call already fetched one; or closed meanwhile
+        change = self._open_on_worker().try_next()
+        if change is not None:
+            self._received.append(change)
+
+    @property
+    def resume_token(self) -> Mapping[str, Any] | None:
+        """The token to resume after the last change seen; None before the stream opens."""
+        return None if self.delegate is None else self.delegate.resume_token
+
+    @property
+    def alive(self) -> bool:
+        """False once the stream is closed or has failed for good."""
+        if self._closed:
+            return False
+        return True if self.delegate is None else self.delegate.alive
+
+    def _take(self) -> Any:
+        try:
+            return self._received.popleft()
+        except IndexError:  # empty, or a reader on another thread took it
+            return None
+
+    async def try_next(self) -> _DocumentType | None:
+        """The next change, or None if none came within one server wait or the stream is closed."""
+        change = self._take()
+        if change is not None or self._closed:
+            # After close(), PyMongo and Motor document None; next() ends on alive.
+            return change
+        await self._run(self._try_next_on_worker)
+        return self._take()
+
+    async def next(self) -> _DocumentType:
+        """Wait for the next change; raises StopAsyncIteration once closed."""
+        while self.alive:
+            change = await self.try_next()
+            if change is not None:
+                return change
+        raise StopAsyncIteration
+
+    __anext__ = next
+
+    def __aiter__(self) -> AgnosticChangeStream[_DocumentType]:
+        return self
+
+    async def close(self) -> None:
+        """Close the stream and kill its server cursor."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        # A background call: it runs even if we stop waiting.
+        await BackgroundCall(self._close_on_worker, lock=self._worker_lock).on_loop(loop)
+
+    def _close_on_worker(self) -> None:
+        # Holding the lock: an open still in flight has set delegate by now.
+        if self.delegate is not None:
+            self.delegate.close()
+
+    async def __aenter__(self) -> AgnosticChangeStream[_DocumentType]:
+        await self._run(self._open_on_worker)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> Any:
+        raise RuntimeError(f"use 'async with' with {type(self).__name__}, not 'with'")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Never reached: __enter__ refuses."""

@@ -1,0 +1,167 @@
+"""The collection declaration (PyMongo's ``Collection``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
+
+from pymongo.synchronous.collection import Collection
+from pymongo.synchronous.cursor import Cursor
+from pymongo.synchronous.database import Database
+from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
+
+from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable
+from motorlike._cursor import AgnosticCursor, AgnosticLatentCommandCursor, AgnosticRawBatchCursor
+from motorlike.metaprogramming import (
+    AgnosticBase,
+    AsyncCall,
+    DelegateMethod,
+    ReadOnlyProperty,
+    generated_class,
+    pymongo_parameters,
+    unwrap_arguments,
+    wraps_pymongo,
+)
+
+if TYPE_CHECKING:
+    from motorlike._client import AgnosticDatabase
+
+
+def _is_database(obj: Any) -> bool:
+    # Not isinstance(obj, AgnosticDatabase): _client imports this module.
+    return isinstance(obj, AgnosticBase) and isinstance(obj.delegate, Database)
+
+
+@wraps_pymongo(Collection)
+class AgnosticCollection(AgnosticBaseProperties):
+    __motor_class_name__ = "MotorCollection"
+
+    name = ReadOnlyProperty()
+    full_name = ReadOnlyProperty()
+
+    bulk_write = AsyncCall()
+    count_documents = AsyncCall()
+    create_index = AsyncCall()
+    create_indexes = AsyncCall()
+    create_search_index = AsyncCall()
+    create_search_indexes = AsyncCall()
+    delete_many = AsyncCall()
+    delete_one = AsyncCall()
+    distinct = AsyncCall()
+    drop = AsyncCall()
+    drop_index = AsyncCall()
+    drop_indexes = AsyncCall()
+    drop_search_index = AsyncCall()
+    estimated_document_count = AsyncCall()
+    find_one = AsyncCall()
+    find_one_and_delete = AsyncCall()
+    find_one_and_replace = AsyncCall()
+    find_one_and_update = AsyncCall()
+    index_information = AsyncCall()
+    insert_many = AsyncCall()
+    insert_one = AsyncCall()
+    options = AsyncCall()
+    rename = AsyncCall()
+    replace_one = AsyncCall()
+    update_many = AsyncCall()
+    update_one = AsyncCall()
+    update_search_index = AsyncCall()
+
+    with_options = DelegateMethod(wrap=True)
+    __bool__ = DelegateMethod()
+
+    map_reduce = _legacy_call("map_reduce", wrap=True)
+    inline_map_reduce = _legacy_call("inline_map_reduce")
+    reindex = _legacy_call("reindex")
+
+    def __init__(
+        self,
+        database: AgnosticDatabase,
+        name: str,
+        codec_options: Any = None,
+        read_preference: Any = None,
+        write_concern: Any = None,
+        read_concern: Any = None,
+        _delegate: Collection | None = None,
+    ) -> None:
+        if not _is_database(database):
+            raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
+        self._database = database
+        if _delegate is None:
+            _delegate = Collection(
+                database.delegate,
+                name,
+                codec_options=codec_options,
+                read_preference=read_preference,
+                write_concern=write_concern,
+                read_concern=read_concern,
+            )
+        super().__init__(_delegate)
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Collection) -> AgnosticCollection:
+        database = owner if _is_database(owner) else owner.database
+        if database.delegate != delegate.database:
+            # E.g. map_reduce's output collection in another database.
+            database = database.client.wrap(delegate.database)
+        return cls(database, delegate.name, _delegate=delegate)
+
+    @property
+    def database(self) -> AgnosticDatabase[_DocumentType]:
+        """The motorlike database this collection belongs to."""
+        return self._database
+
+    def get_io_loop(self) -> Any:
+        return self._database.get_io_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            full_name = f"{self.name}.{name}"
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}. To access the {full_name} collection, use database[{full_name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]:
+        return type(self)._from_delegate(self, self.delegate[name])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "." in self.name:
+            method_name, parent = self.name.rsplit(".", 1)[1], type(self).__name__
+        else:
+            method_name, parent = self.name, type(self.database).__name__
+        raise _not_callable(self, method_name, parent)
+
+    @pymongo_parameters(Cursor.__init__, skip=2)
+    def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor[_DocumentType]:
+        """Query the collection; returns a cursor at once, nothing is sent until first use."""
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return generated_class(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
+
+    @pymongo_parameters(Cursor.__init__, skip=2)
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor[_DocumentType]:
+        """Like :meth:`find`, but iterating yields raw BSON batches."""
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return generated_class(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
+
+    @pymongo_parameters(Collection.aggregate)
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
+        """Run an aggregation; a latent cursor, nothing is sent until first use."""
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+
+    @pymongo_parameters(Collection.aggregate_raw_batches)
+    def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
+        """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(
+            self, "aggregate_raw_batches", pipeline, *args, **kwargs
+        )
+
+    @pymongo_parameters(Collection.list_indexes)
+    def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[MutableMapping[str, Any]]:
+        """A cursor over the collection's index documents (use ``async for``)."""
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
+
+    @pymongo_parameters(Collection.list_search_indexes)
+    def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[Mapping[str, Any]]:
+        """A cursor over the collection's Atlas Search indexes."""
+        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)

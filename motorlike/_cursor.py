@@ -1,0 +1,536 @@
+"""Cursor declarations: find, raw-batch, command and latent command cursors.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Callable
+
+from pymongo.errors import InvalidOperation
+from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCursor
+from pymongo.synchronous.cursor import Cursor, RawBatchCursor
+from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
+
+from motorlike._base import _validate_length, _warn_deprecated
+from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
+from motorlike._pool import BackgroundCall
+from motorlike.metaprogramming import (
+    AgnosticBase,
+    AsyncCall,
+    MotorCursorChainingMethod,
+    ReadOnlyProperty,
+    SerializedWorkerCalls,
+    unwrap_arguments,
+    wraps_pymongo,
+)
+
+_log = logging.getLogger("motorlike")
+
+# Strong references to tasks started by each(), which asyncio keeps only weakly.
+_background_tasks: set = set()
+
+
+# ---------------------------------------------------------------------------
+# Cursors
+#
+# How documents travel (the one mechanism behind every cursor read):
+#
+# * Only a worker call holding the cursor's ``_worker_lock`` touches the
+#   PyMongo cursor (see SerializedWorkerCalls), so one thread at a time
+#   drives it, whatever loops and threads its readers run on.
+# * That worker moves what it fetched into ``_Fetched.docs``, a deque owned
+#   by motorlike, appending on the right. Readers take documents from the
+#   left, on their own loop, one atomic ``popleft`` at a time. So a document
+#   is handed out at most once, and in cursor order.
+# * A reader takes documents only once its worker call is done and while it
+#   is still waiting. A reader that gave up (cancelled, timed out, its loop
+#   closed) takes nothing: what its call fetched stays for the next reader,
+#   on whatever loop that runs.
+# * ``exhausted`` is set after the last append; readers read it *before*
+#   looking at ``docs``, so "exhausted and nothing buffered" means done.
+
+
+#: _fetch_on_worker's answer when an empty batch came and next() should ask again.
+_FETCH_AGAIN = "again"
+
+
+class _Fetched:
+    """What the workers fetched from one PyMongo cursor and no reader took yet."""
+
+    __slots__ = ("cursor", "docs", "exhausted", "handed_out")
+
+    def __init__(self, cursor: Any) -> None:
+        #: The PyMongo cursor; None until a latent cursor's command runs.
+        self.cursor = cursor
+        self.docs: collections.deque = collections.deque()
+        self.exhausted = False
+        #: Documents taken so far (a give-back checks nobody read on since).
+        self.handed_out = 0
+
+    def take(self, length: int | None) -> list:
+        """Up to ``length`` documents (all if None), in order, on the reader's loop."""
+        docs = self.docs
+        count = len(docs) if length is None else min(length, len(docs))
+        taken: list = []
+        append, popleft = taken.append, docs.popleft
+        try:
+            for _ in range(count):
+                append(popleft())
+        except IndexError:
+            pass  # a reader on another thread took the rest
+        self.handed_out += len(taken)
+        return taken
+
+    def give_back(self, taken: list, handed_out_then: int) -> None:
+        """Put documents a reader took but never received back at the front."""
+        if self.handed_out != handed_out_then:
+            # Someone read on meanwhile: the next read gets these older
+            # documents after newer ones. Rare (see doc/reliability.md); said.
+            _log.warning(
+                "motorlike: %d documents a cancelled to_list() had taken go back to the cursor "
+                "after %d later ones were read",
+                len(taken),
+                self.handed_out - handed_out_then,
+            )
+        self.docs.extendleft(reversed(taken))
+        self.handed_out -= len(taken)
+
+
+def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None) -> bool:
+    """Worker, holding the cursor's lock: buffer ``wanted`` documents (None: all).
+
+    Stops early at the end of the cursor, or at an empty batch (a tailable
+    cursor with nothing new). Never loops on empty batches: that would hold
+    the lock, and a thread, for as long as the server has nothing, however
+    long ago the reader gave up. Returns whether documents are buffered.
+    """
+    docs = fetched.docs
+    if fetched.exhausted:
+        return bool(docs)
+    if _is_empty(cursor):
+        fetched.exhausted = True
+        return bool(docs)
+    while True:
+        data = _buffer(cursor)
+        if data is not docs:
+            # A batch PyMongo received: it joins ours, and ours becomes
+            # PyMongo's buffer again, so that anything reading the PyMongo
+            # cursor (its alive, PyMongo's own tests) sees the documents.
+            docs.extend(data)
+            _set_buffer(cursor, docs)
+        if _server_done(cursor):
+            fetched.exhausted = True
+            return bool(docs)
+        if wanted is not None and len(docs) >= wanted:
+            return True
+        _set_buffer(cursor, collections.deque())  # PyMongo fetches only into an empty buffer
+        if not _refill(cursor) and not _server_done(cursor):
+            # Another fetch may follow later: a tailable cursor, or a
+            # server that answered an empty batch.
+            _set_buffer(cursor, docs)
+            return bool(docs)
+
+
+class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
+    """What find cursors and command cursors share.
+
+    Documents already fetched are returned without leaving the event loop's
+    thread; only fetching a batch goes to a worker (see the notes above).
+    All instance state is set in ``__init__`` (never class defaults), so
+    that proxy subclasses like umongo's, which skip ``__init__`` and forward
+    attribute access, see the proxied cursor's state.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    address = ReadOnlyProperty()
+    cursor_id = ReadOnlyProperty()
+    session = ReadOnlyProperty()
+
+    #: Applied to each document handed out (GridFS cursors make GridOuts).
+    _transform: Callable[[Any, Any], Any] | None = None
+
+    def __init__(self, cursor: Any, collection: Any) -> None:
+        super().__init__(cursor)
+        self._collection = collection
+        self.started = False
+        self.closed = False
+        self._fetched = _Fetched(cursor)
+        self._init_worker_lock()
+
+    @property
+    def collection(self) -> Any:
+        """The object this cursor came from: a collection, or for command
+        cursors possibly a database or client."""
+        return self._collection
+
+    def get_io_loop(self) -> Any:
+        return self._collection.get_io_loop()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the cursor may still return documents."""
+        fetched = self._fetched
+        if fetched.docs:
+            return True
+        if fetched.exhausted:
+            return False
+        delegate = self.delegate
+        return True if delegate is None else delegate.alive
+
+    def _ensure_started(self) -> Any:
+        """Worker-side: the PyMongo cursor (latent cursors create it here)."""
+        self.started = True
+        return self.delegate
+
+    def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> Any:
+        """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
+        if fetched.exhausted:
+            # Closed or rewound meanwhile (the lock is not first come, first
+            # served): never start a latent cursor's command after close().
+            return bool(fetched.docs)
+        cursor = fetched.cursor
+        if cursor is None:
+            cursor = fetched.cursor = self._ensure_started()
+        self.started = True
+        buffered = _fetch(fetched, cursor, wanted)
+        if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
+            # PyMongo's CommandCursor.next() goes on through empty batches:
+            # so does __anext__, one worker call per batch, from the loop.
+            return _FETCH_AGAIN
+        return buffered
+
+    def _hand_out(self, documents: list) -> list:
+        transform = self._transform
+        return documents if transform is None else [transform(document) for document in documents]
+
+    def _buffered(self) -> int:
+        return len(self._fetched.docs)
+
+    def __aiter__(self) -> AgnosticBaseCursor[_DocumentType]:
+        return self
+
+    async def __anext__(self) -> _DocumentType:
+        while True:
+            fetched = self._fetched
+            exhausted = fetched.exhausted  # before looking at docs: see the notes above
+            try:
+                document = fetched.docs.popleft()
+            except IndexError:
+                if exhausted:
+                    raise StopAsyncIteration from None
+            else:
+                transform = self._transform
+                return document if transform is None else transform(document)
+            if not await self._run(self._fetch_on_worker, fetched, 1, True) and not fetched.docs:
+                raise StopAsyncIteration
+
+    async def next(self) -> _DocumentType:
+        """The next document; raises StopAsyncIteration when exhausted."""
+        return await self.__anext__()
+
+    async def try_next(self) -> _DocumentType | None:
+        """The next document, or None if none arrived after one fetch."""
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        if fetched.docs or exhausted:
+            taken = fetched.take(1)
+            return self._hand_out(taken)[0] if taken else None
+        await self._run(self._fetch_on_worker, fetched, 1, False)
+        taken = fetched.take(1)
+        return self._hand_out(taken)[0] if taken else None
+
+    def to_list(self, length: int | None = None) -> Any:
+        """A future of a list of up to ``length`` documents (all if None).
+
+        Documents already buffered are used first; the rest is fetched in a
+        single worker call however many batches it takes. A caller that stops
+        waiting takes nothing: the next read gets every document, in order.
+        """
+        _validate_length(length)
+        delegate = self.delegate
+        if delegate is not None and _is_tailable(delegate):
+            raise InvalidOperation("Can't call to_list on tailable cursor")
+        framework = self._framework
+        loop = framework.to_asyncio_loop(self.get_io_loop())
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        future = framework.returnable_future(loop)
+
+        def deliver(future: Any, _: Any, error: BaseException | None) -> None:
+            # On the caller's loop, once the worker is done (or at once).
+            if future.done():
+                return  # the caller gave up: the documents stay buffered
+            if error is not None:
+                future.set_exception(error)
+                return
+            taken = fetched.take(length)
+            try:
+                documents = self._hand_out(taken)
+            except Exception as exc:  # noqa: BLE001 - e.g. a bad GridFS file document
+                fetched.give_back(taken, fetched.handed_out)
+                future.set_exception(exc)
+                return
+            # Should the caller be cancelled before it takes them, they go back.
+            handed_out = fetched.handed_out
+            future.resolve(documents, lambda: fetched.give_back(taken, handed_out))
+
+        if length == 0 or exhausted or (length is not None and len(fetched.docs) >= length):
+            deliver(future, None, None)
+            return future
+        return self._run(self._fetch_on_worker, fetched, length, False, loop=loop, deliver=deliver, future=future)
+
+    @property
+    def fetch_next(self) -> Any:
+        """Deprecated: a future that is True when a document can be had with next_object()."""
+        _warn_deprecated("fetch_next", "'async for' or to_list()")
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        fetched = self._fetched
+        exhausted = fetched.exhausted
+        if fetched.docs or exhausted:
+            future = loop.create_future()
+            future.set_result(bool(fetched.docs))
+            return future
+
+        def deliver(future: Any, _: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(bool(fetched.docs))
+
+        return self._run(self._fetch_on_worker, fetched, 1, False, loop=loop, deliver=deliver)
+
+    def next_object(self) -> _DocumentType | None:
+        """Deprecated: the next buffered document (after fetch_next), or None."""
+        _warn_deprecated("next_object", "'async for' or to_list()")
+        taken = self._fetched.take(1)
+        return self._hand_out(taken)[0] if taken else None
+
+    def each(self, callback: Callable[[Any, Any], Any]) -> None:
+        """Deprecated: call ``callback(document, None)`` for each document.
+
+        Then ``callback(None, None)`` when done, or ``callback(None, error)``
+        on an error. Returning False from the callback stops the iteration.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be a callable")
+        _warn_deprecated("each", "'async for'")
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+
+        async def iterate() -> None:
+            while True:
+                try:
+                    document = await self.__anext__()
+                except StopAsyncIteration:
+                    callback(None, None)
+                    return
+                except Exception as exc:  # noqa: BLE001 - handed to the callback
+                    callback(None, exc)
+                    return
+                if callback(document, None) is False:
+                    return
+
+        task = loop.create_task(iterate())
+        _background_tasks.add(task)
+        task.add_done_callback(_background_tasks.discard)
+
+    def batch_size(self, batch_size: int) -> AgnosticBaseCursor[_DocumentType]:
+        """Limit the number of documents per batch; returns this cursor."""
+        self.delegate.batch_size(batch_size)
+        return self
+
+    def _close_on_worker(self, fetched: _Fetched) -> None:
+        # A latent cursor's command may have run on a path that did not
+        # record it in ``fetched`` (synchro starts it directly).
+        cursor = fetched.cursor if fetched.cursor is not None else self.delegate
+        if cursor is not None and _buffer(cursor) is not fetched.docs:
+            # What is buffered stays readable, a first batch still in
+            # PyMongo's own buffer included.
+            fetched.docs.extend(_buffer(cursor))
+            _set_buffer(cursor, fetched.docs)
+        fetched.exhausted = True  # nothing more is fetched
+        if cursor is not None:
+            cursor.close()
+
+    async def close(self) -> None:
+        """Kill the cursor on the server, if it is still open there.
+
+        Waits for a fetch still running on this cursor (one whose caller gave
+        up, say) to finish first: one thread at a time drives a cursor. The
+        close runs even if the caller stops waiting for it.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock).on_loop(loop)
+
+    async def __aenter__(self) -> AgnosticBaseCursor[_DocumentType]:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> Any:
+        raise TypeError(f"use 'async with' with {type(self).__name__}, not 'with'")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Never reached: __enter__ refuses."""
+
+    def __iter__(self) -> Any:
+        raise TypeError(f"'{type(self).__name__}' object is not iterable; use 'async for'")
+
+
+@wraps_pymongo(Cursor)
+class AgnosticCursor(AgnosticBaseCursor):
+    __motor_class_name__ = "MotorCursor"
+
+    add_option = MotorCursorChainingMethod()
+    allow_disk_use = MotorCursorChainingMethod()
+    collation = MotorCursorChainingMethod()
+    comment = MotorCursorChainingMethod()
+    hint = MotorCursorChainingMethod()
+    limit = MotorCursorChainingMethod()
+    max = MotorCursorChainingMethod()
+    max_await_time_ms = MotorCursorChainingMethod()
+    max_scan = MotorCursorChainingMethod()
+    max_time_ms = MotorCursorChainingMethod()
+    min = MotorCursorChainingMethod()
+    remove_option = MotorCursorChainingMethod()
+    skip = MotorCursorChainingMethod()
+    sort = MotorCursorChainingMethod()
+    where = MotorCursorChainingMethod()
+
+    distinct = AsyncCall()
+    explain = AsyncCall()
+
+    retrieved = ReadOnlyProperty()
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Cursor) -> AgnosticCursor:
+        collection = owner.collection if isinstance(owner, AgnosticBaseCursor) else owner
+        return cls(delegate, collection)
+
+    def rewind(self) -> AgnosticCursor[_DocumentType]:
+        """Rewind to the unevaluated state; the query runs again on next use.
+
+        Never blocks the loop: the cursor starts over as a fresh PyMongo
+        cursor with the same options, and the old server cursor, if any, is
+        killed on a worker once any fetch still running on it is over.
+        """
+        old = self._fetched
+        self.delegate = self.delegate.clone()
+        self._fetched = _Fetched(self.delegate)
+        # Also stops reads still queued for the old cursor from starting it.
+        BackgroundCall(self._close_on_worker, old, lock=self._worker_lock)
+        self.started = False
+        self.closed = False
+        return self
+
+    def clone(self) -> AgnosticCursor[_DocumentType]:
+        """A new, unevaluated cursor with the same options."""
+        return type(self)(self.delegate.clone(), self.collection)
+
+    def __copy__(self) -> AgnosticCursor[_DocumentType]:
+        return type(self)(self.delegate.__copy__(), self.collection)
+
+    def __deepcopy__(self, memo: Any) -> AgnosticCursor[_DocumentType]:
+        return type(self)(self.delegate.__deepcopy__(memo), self.collection)
+
+    def __getitem__(self, index: Any) -> AgnosticCursor[_DocumentType]:
+        """Set skip and limit, as Motor 2 did; returns this cursor.
+
+        ``cursor[10:20]`` reads documents 10 to 19; ``cursor[100]`` reads
+        document 100 alone (zero or one document: iterate it, or
+        ``to_list(1)``). Reading the document at once, as PyMongo's
+        ``cursor[100]`` does, would block.
+        """
+        if isinstance(index, slice):
+            self.delegate[index]
+            return self
+        if isinstance(index, int) and not isinstance(index, bool):
+            if index < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            delegate = self.delegate
+            delegate.skip(_skip_of(delegate) + index)
+            delegate.limit(-1)  # one document, in a single batch
+            return self
+        raise TypeError(f"index {index!r} cannot be applied to {type(self).__name__}")
+
+
+@wraps_pymongo(RawBatchCursor)
+class AgnosticRawBatchCursor(AgnosticCursor):
+    __motor_class_name__ = "MotorRawBatchCursor"
+
+
+@wraps_pymongo(CommandCursor)
+class AgnosticCommandCursor(AgnosticBaseCursor):
+    __motor_class_name__ = "MotorCommandCursor"
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: CommandCursor) -> AgnosticCommandCursor:
+        return cls(delegate, owner)
+
+
+@wraps_pymongo(RawBatchCommandCursor)
+class AgnosticRawBatchCommandCursor(AgnosticCommandCursor):
+    __motor_class_name__ = "MotorRawBatchCommandCursor"
+
+
+class AgnosticLatentCommandCursor(AgnosticCommandCursor):
+    """A command cursor whose command runs on first use (aggregate, list_indexes ...).
+
+    ``collection.aggregate(pipeline)`` returns at once, without ``await``;
+    the aggregation is sent when the cursor is first iterated, so a bad
+    pipeline raises there.
+    """
+
+    __motor_class_name__ = "MotorLatentCommandCursor"
+    __delegate_class__ = CommandCursor
+
+    def __init__(self, owner: Any, start_method: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(None, owner)
+        args, kwargs = unwrap_arguments(args, kwargs)
+        self._start_method = start_method
+        self._start_args = args
+        self._start_kwargs = kwargs
+        self._pending_batch_size: int | None = None
+
+    def _ensure_started(self) -> Any:
+        if self.delegate is None:
+            start = getattr(self.collection.delegate, self._start_method)
+            kwargs = self._start_kwargs
+            if self._pending_batch_size is not None and self._start_method.startswith("aggregate"):
+                kwargs = {"batchSize": self._pending_batch_size, **kwargs}
+            cursor = start(*self._start_args, **kwargs)
+            if self._pending_batch_size is not None:
+                cursor.batch_size(self._pending_batch_size)
+            self.delegate = cursor
+        self.started = True
+        return self.delegate
+
+    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor[_DocumentType]:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
+            raise TypeError(f"batch_size must be an integer, not {type(batch_size).__name__}")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        if self.delegate is None:
+            self._pending_batch_size = batch_size
+        else:
+            self.delegate.batch_size(batch_size)
+        return self
+
+    @property
+    def cursor_id(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.cursor_id
+
+    @property
+    def address(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.address
+
+    @property
+    def session(self) -> Any:  # type: ignore[override]
+        return None if self.delegate is None else self.delegate.session
