@@ -109,9 +109,8 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         if self._closed:
             return
         self._closed = True
-        loop = self._framework.to_asyncio_loop(self.get_io_loop())
         # A background call: it runs even if we stop waiting.
-        await BackgroundCall(self._close_on_worker, lock=self._worker_lock).on_loop(loop)
+        await BackgroundCall(self._close_on_worker, lock=self._worker_lock, framework=self._framework)
 
     def _close_on_worker(self) -> None:
         # Holding the lock: an open still in flight has set delegate by now.

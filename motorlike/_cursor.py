@@ -27,8 +27,6 @@ from motorlike.metaprogramming import (
 
 _log = logging.getLogger("motorlike")
 
-# Strong references to tasks started by each(), which asyncio keeps only weakly.
-_background_tasks: set = set()
 
 
 # ---------------------------------------------------------------------------
@@ -252,11 +250,10 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         delegate = self.delegate
         if delegate is not None and _is_tailable(delegate):
             raise InvalidOperation("Can't call to_list on tailable cursor")
-        framework = self._framework
-        loop = framework.to_asyncio_loop(self.get_io_loop())
+        loop = self.get_io_loop()
         fetched = self._fetched
         exhausted = fetched.exhausted
-        future = framework.returnable_future(loop)
+        future = self._framework.returnable_future(loop)
 
         def deliver(future: Any, _: Any, error: BaseException | None) -> None:
             # On the caller's loop, once the worker is done (or at once).
@@ -285,11 +282,11 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     def fetch_next(self) -> Any:
         """Deprecated: a future that is True when a document can be had with next_object()."""
         _warn_deprecated("fetch_next", "'async for' or to_list()")
-        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        loop = self.get_io_loop()
         fetched = self._fetched
         exhausted = fetched.exhausted
         if fetched.docs or exhausted:
-            future = loop.create_future()
+            future = self._framework.get_future(loop)
             future.set_result(bool(fetched.docs))
             return future
 
@@ -318,7 +315,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if not callable(callback):
             raise TypeError("callback must be a callable")
         _warn_deprecated("each", "'async for'")
-        loop = self._framework.to_asyncio_loop(self.get_io_loop())
+        loop = self.get_io_loop()
 
         async def iterate() -> None:
             while True:
@@ -333,9 +330,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                 if callback(document, None) is False:
                     return
 
-        task = loop.create_task(iterate())
-        _background_tasks.add(task)
-        task.add_done_callback(_background_tasks.discard)
+        self._framework.spawn(loop, iterate())
 
     def batch_size(self, batch_size: int) -> AgnosticBaseCursor[_DocumentType]:
         """Limit the number of documents per batch; returns this cursor."""
@@ -365,8 +360,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if self.closed:
             return
         self.closed = True
-        loop = self._framework.to_asyncio_loop(self.get_io_loop())
-        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock).on_loop(loop)
+        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock, framework=self._framework)
 
     async def __aenter__(self) -> AgnosticBaseCursor[_DocumentType]:
         return self
@@ -425,7 +419,7 @@ class AgnosticCursor(AgnosticBaseCursor):
         self.delegate = self.delegate.clone()
         self._fetched = _Fetched(self.delegate)
         # Also stops reads still queued for the old cursor from starting it.
-        BackgroundCall(self._close_on_worker, old, lock=self._worker_lock)
+        BackgroundCall(self._close_on_worker, old, lock=self._worker_lock, framework=self._framework)
         self.started = False
         self.closed = False
         return self

@@ -85,7 +85,7 @@ class AgnosticClientEncryption(AgnosticBase):
     async def get_keys(self) -> AgnosticCursor:
         """A cursor over all data keys in the key vault."""
         framework = self._framework
-        cursor = await framework.submit(framework.to_asyncio_loop(self.get_io_loop()), self.delegate.get_keys, (), {})
+        cursor = await framework.submit(self.get_io_loop(), self.delegate.get_keys, (), {})
         return generated_class(AgnosticCursor, self._framework)(cursor, self._key_vault_collection())
 
     async def create_encrypted_collection(
@@ -95,7 +95,7 @@ class AgnosticClientEncryption(AgnosticBase):
         _, kwargs = unwrap_arguments((), kwargs)
         framework = self._framework
         collection, fields = await framework.submit(
-            framework.to_asyncio_loop(self.get_io_loop()),
+            self.get_io_loop(),
             self.delegate.create_encrypted_collection,
             (database.delegate, name, encrypted_fields),
             kwargs,

@@ -469,13 +469,18 @@ class BackgroundCall:
 
     ``client.close()`` returns one: Motor code calls ``close()`` without
     ``await`` and goes on at once, while ``await client.close()`` waits for
-    the server-side cleanup. Awaitable on any asyncio-based loop, any number
-    of times; it is not a coroutine, so leaving it unawaited warns nothing.
+    the server-side cleanup. Awaitable, any number of times, with the
+    framework it was made for; it is not a coroutine, so leaving it
+    unawaited warns nothing.
     """
 
-    __slots__ = ("_future",)
+    __slots__ = ("_future", "_framework")
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, lock: threading.Lock | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, lock: threading.Lock | None = None, framework: Any = None
+    ) -> None:
+        #: How to await it (see motorlike.frameworks); None: not awaitable.
+        self._framework = framework
         self._future: concurrent.futures.Future = concurrent.futures.Future()
         # Running from the start: nobody can cancel it, so the call always
         # runs, and an awaiter that gives up cancels only its own wait.
@@ -497,17 +502,12 @@ class BackgroundCall:
         """Block until done (not on an event loop!); the call's result or exception."""
         return self._future.result(timeout)
 
-    def on_loop(self, loop: Any) -> Any:
-        """An asyncio future on ``loop`` of this call's outcome; cancelling it leaves the call running."""
-        import asyncio
-
-        return asyncio.wrap_future(self._future, loop=loop)
-
     def __await__(self) -> Any:
         if not self._future.done():
-            import asyncio
-
-            yield from asyncio.wrap_future(self._future).__await__()
+            if self._framework is None:
+                raise TypeError("this BackgroundCall was made without a framework to await it with")
+            # Giving up this wait leaves the call running.
+            yield from self._framework.wait_concurrent(self._future).__await__()
         return self._future.result()
 
     def __repr__(self) -> str:

@@ -38,7 +38,7 @@ import types
 import warnings
 from typing import Any, Callable
 
-from motorlike._pool import BackgroundCall, deliver_to_future, get_pool, run_locked
+from motorlike._pool import BackgroundCall, deliver_to_future, run_locked
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
@@ -166,11 +166,10 @@ class SerializedWorkerCalls:
         ``future``: one made by the caller on ``loop`` (to_list's returnable one).
         """
         if loop is None:
-            loop = self._framework.to_asyncio_loop(self.get_io_loop())  # type: ignore[attr-defined]
-        if future is None:
-            future = loop.create_future()
-        get_pool().submit(loop, future, run_locked, (self._worker_lock, fn, args, {}), {}, deliver)
-        return future
+            loop = self.get_io_loop()  # type: ignore[attr-defined]
+        return self._framework.submit(  # type: ignore[attr-defined]
+            loop, run_locked, (self._worker_lock, fn, args, {}), {}, deliver, future
+        )
 
 
 def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -280,7 +279,7 @@ class AsyncCall(MotorAttributeFactory):
     def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
         pymongo_name = self.attr_name or attr_name
         wrap = wrapper_for_framework(framework) if self.wrap else None
-        to_asyncio_loop = framework.to_asyncio_loop
+        submit = framework.submit
         run = self.run
         deprecated = self.deprecated
         serialized = issubclass(cls, SerializedWorkerCalls)
@@ -299,11 +298,8 @@ class AsyncCall(MotorAttributeFactory):
                 warnings.warn(deprecated, DeprecationWarning, stacklevel=2)
             if serialized:
                 target, args, kwargs = run_locked, (self._worker_lock, target, args, kwargs), {}
-            loop = to_asyncio_loop(self.get_io_loop())
-            future = loop.create_future()
             deliver = deliver_to_future if wrap is None else _WrappingDelivery(wrap, self)
-            get_pool().submit(loop, future, target, args, kwargs, deliver)
-            return future
+            return submit(self.get_io_loop(), target, args, kwargs, deliver)
 
         coroutine_annotation(call_on_worker)
         if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+: iscoroutinefunction() says so
@@ -398,7 +394,7 @@ class BackgroundMethod(MotorAttributeFactory):
             method = getattr(self.delegate, pymongo_name)
             if kwargs:
                 method = functools.partial(method, **kwargs)
-            return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None)
+            return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None, framework=framework)
 
         _describe(call_in_background, cls, attr_name, pymongo_name, self.doc)
         signature = getattr(call_in_background, "__signature__", None)

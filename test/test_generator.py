@@ -89,20 +89,41 @@ def test_unwrap_replaces_motorlike_objects_with_delegates() -> None:
         client.close()
 
 
+def _protocol_members() -> list[str]:
+    from motorlike.frameworks import Framework
+
+    return sorted(
+        name for name in {*vars(Framework), *Framework.__annotations__} if not name.startswith("_")
+    )
+
+
+@pytest.mark.parametrize("module_name", ["motorlike.frameworks.asyncio", "motorlike.frameworks.tornado"])
+def test_frameworks_implement_the_protocol(module_name: str) -> None:
+    import importlib
+    import inspect
+
+    from motorlike.frameworks import Framework
+
+    module = importlib.import_module(module_name)
+    members = _protocol_members()
+    assert {"get_event_loop", "submit", "wait_concurrent", "NAME"} <= set(members)
+    for name in members:
+        assert hasattr(module, name), f"{module_name} lacks {name}"
+        expected = getattr(Framework, name, None)
+        if callable(expected):
+            wanted = [p for p in inspect.signature(expected).parameters if p != "self"]
+            assert list(inspect.signature(getattr(module, name)).parameters) == wanted, name
+
+
 def test_a_third_framework_is_one_small_module() -> None:
     """A framework module with the documented names is all it takes."""
     framework = types.ModuleType("motorlike_test_framework")
     framework.NAME = "testframework"
     framework.GENERATED_MODULE = "motorlike_test_generated"
     framework.CLASS_PREFIX = "Test"
-    framework.get_event_loop = asyncio_framework.get_event_loop
-    framework.check_event_loop = asyncio_framework.check_event_loop
-    framework.to_asyncio_loop = asyncio_framework.to_asyncio_loop
-    framework.submit = asyncio_framework.submit
-    framework.get_future = asyncio_framework.get_future
-    framework.run_on_executor = asyncio_framework.run_on_executor
-    framework.call_soon = asyncio_framework.call_soon
-    framework.is_future = asyncio_framework.is_future
+    for name in _protocol_members():
+        if name not in {"NAME", "GENERATED_MODULE", "CLASS_PREFIX", "platform_info"}:
+            setattr(framework, name, getattr(asyncio_framework, name))
     framework.platform_info = lambda: "test framework"
     sys.modules[framework.GENERATED_MODULE] = types.ModuleType(framework.GENERATED_MODULE)
 
@@ -116,7 +137,7 @@ def test_a_third_framework_is_one_small_module() -> None:
 
         async def run_on_worker():
             loop = asyncio.get_running_loop()
-            return await framework.run_on_executor(loop, lambda: "ran on worker")
+            return await framework.submit(loop, lambda: "ran on worker", (), {})
 
         assert asyncio.run(run_on_worker()) == "ran on worker"
     finally:
@@ -182,3 +203,28 @@ def test_public_classes_are_subscriptable_like_motors() -> None:
     client = motor_asyncio.AsyncIOMotorClient[dict[str, Any]]("mongodb://127.0.0.1:1", connect=False)
     assert type(client) is motor_asyncio.AsyncIOMotorClient
     client.close()
+
+
+def test_mypy_sees_each_framework_module_as_a_framework(tmp_path) -> None:
+    """The Protocol is checked statically too: a module missing a member, or
+    with a different signature, is not assignable to Framework."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install mypy)")
+    program = tmp_path / "frameworks_check.py"
+    program.write_text(
+        "from motorlike.frameworks import Framework\n"
+        "from motorlike.frameworks import asyncio as asyncio_framework\n"
+        "from motorlike.frameworks import tornado as tornado_framework\n"
+        "implementations: list[Framework] = [asyncio_framework, tornado_framework]\n"
+        "import types\n"
+        "not_one: Framework = types  # error expected: a module without the members\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / ".cache"), str(program)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "frameworks_check.py:6:" in errors[0], result.stdout

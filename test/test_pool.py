@@ -685,7 +685,7 @@ async def test_a_background_call_runs_even_if_its_awaiter_gives_up(monkeypatch) 
         return "closed"
 
     try:
-        call = _pool.BackgroundCall(slow_close)
+        call = _pool.BackgroundCall(slow_close, framework=asyncio_framework)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(call, 0.01)
         assert await asyncio.wait_for(call, 5) == "closed"  # awaitable again, after all

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import sys
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
-from motorlike._pool import get_pool
+from motorlike._pool import deliver_to_future, get_pool
 
 NAME = "asyncio"
 #: Where the classes generated for this framework live.
@@ -40,19 +41,41 @@ def to_asyncio_loop(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoo
 
 
 def get_future(loop: Any) -> asyncio.Future:
-    return to_asyncio_loop(loop).create_future()
+    return loop.create_future()
+
+
+def submit(
+    loop: asyncio.AbstractEventLoop,
+    fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+    future: Any = None,
+) -> Any:
+    """Run ``fn`` on the worker pool; its outcome reaches ``future`` on ``loop``."""
+    if future is None:
+        future = loop.create_future()
+    get_pool().submit(loop, future, fn, args, kwargs, deliver)
+    return future
 
 
 def run_on_executor(loop: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
-    """Run ``fn`` on the worker pool; the returned future belongs to ``loop``."""
-    return submit(to_asyncio_loop(loop), fn, args, kwargs)
+    """Motor's name: run ``fn`` on the worker pool; the future belongs to ``loop``."""
+    return submit(loop, fn, args, kwargs)
 
 
-def submit(aio_loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple, kwargs: dict) -> asyncio.Future:
-    """``run_on_executor`` for callers that already hold an asyncio loop."""
-    future = aio_loop.create_future()
-    get_pool().submit(aio_loop, future, fn, args, kwargs)
-    return future
+def wait_concurrent(future: concurrent.futures.Future) -> Awaitable[Any]:
+    return asyncio.wrap_future(future)
+
+
+def spawn(loop: Any, coroutine: Coroutine[Any, Any, Any]) -> None:
+    task = loop.create_task(coroutine)
+    # asyncio keeps only a weak reference to a task.
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
+_background_tasks: set = set()
 
 
 class ReturnableFuture(asyncio.Future):
@@ -131,7 +154,7 @@ class ReturnableFuture(asyncio.Future):
 
 
 def returnable_future(loop: Any) -> ReturnableFuture:
-    return ReturnableFuture(loop=to_asyncio_loop(loop))
+    return ReturnableFuture(loop=loop)
 
 
 def call_soon(loop: Any, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -17,7 +17,9 @@ except ImportError as missing:  # pragma: no cover - tested in a subprocess
         "motorlike's Tornado classes need Tornado: pip install 'motorlike[tornado]'", name="tornado"
     ) from missing
 
-from motorlike.frameworks.asyncio import ReturnableFuture, is_future, submit  # noqa: F401 - shared as they are
+from motorlike._pool import deliver_to_future
+from motorlike.frameworks import asyncio as _asyncio_framework
+from motorlike.frameworks.asyncio import ReturnableFuture, is_future, wait_concurrent  # noqa: F401 - shared as they are
 
 NAME = "tornado"
 #: Where the classes generated for this framework live.
@@ -52,8 +54,23 @@ def returnable_future(loop: Any) -> ReturnableFuture:
     return ReturnableFuture(loop=to_asyncio_loop(loop))
 
 
+def submit(
+    loop: Any,
+    fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+    future: Any = None,
+) -> Any:
+    return _asyncio_framework.submit(getattr(loop, "asyncio_loop", loop), fn, args, kwargs, deliver, future)
+
+
+def spawn(loop: Any, coroutine: Any) -> None:
+    _asyncio_framework.spawn(to_asyncio_loop(loop), coroutine)
+
+
 def run_on_executor(loop: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return submit(to_asyncio_loop(loop), fn, args, kwargs)
+    return submit(loop, fn, args, kwargs)
 
 
 def call_soon(loop: Any, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
