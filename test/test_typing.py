@@ -125,15 +125,16 @@ def test_stubs_agree_with_the_oldest_accepted_pymongo(tmp_path: Path, search_pat
     oldest = _oldest_accepted_pymongo()
     venv = Path.home() / ".cache" / "motorlike" / f"typing-pymongo-{oldest}-py{sys.version_info[0]}{sys.version_info[1]}"
     python = venv / "bin" / "python"
-    if not (venv / "ready").exists():
+    requirements = [f"pymongo=={oldest}.*", "mypy>=1.15", "typing_extensions", "tornado>=6,<7", "trio>=0.22"]
+    ready = venv / "ready"
+    if not ready.exists() or ready.read_text() != " ".join(requirements):
         shutil.rmtree(venv, ignore_errors=True)
         made = _run([sys.executable, "-m", "venv", str(venv)])
         assert made.returncode == 0, made.stderr
-        installed = _run([str(python), "-m", "pip", "install", "-q", f"pymongo=={oldest}.*", "mypy>=1.15",
-                          "typing_extensions", "tornado>=6,<7"])
+        installed = _run([str(python), "-m", "pip", "install", "-q", *requirements])
         if installed.returncode != 0:
             pytest.skip(f"could not install PyMongo {oldest} from the package index: {installed.stderr[-300:]}")
-        (venv / "ready").write_text("")
+        ready.write_text(" ".join(requirements))
     wheel = _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)])
     assert wheel.returncode == 0, wheel.stderr
     version = _run([str(python), "-c", "import pymongo; print(pymongo.version)"])
