@@ -12,6 +12,9 @@ on the event loop:
   can be read at once);
 * ``async for chunk in grid_out`` reads one chunk per worker call, so a
   large file is never held in memory as a whole;
+* chunks travel a window at a time (``WINDOW_BYTES``, 4 MiB): an insert per
+  window when uploading, a cursor batch per window when downloading, so
+  memory stays near a window while round trips are few;
 * ``grid_out.seek()`` and ``grid_out.close()`` hand the killing of the
   chunk cursor to a worker instead of doing it on the loop.
 
@@ -24,13 +27,19 @@ because reading them would mean blocking I/O.
 from __future__ import annotations
 
 import inspect
+import io
 import os
+import struct
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable
 
+import bson
 from bson import ObjectId
+from gridfs.errors import CorruptGridFile
 from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor
 from pymongo.common import validate_string
+from pymongo.cursor import Cursor
 from pymongo.errors import InvalidOperation
 
 from motorlike.core import AgnosticBaseCursor, AgnosticCollection, AgnosticCursor, AgnosticDatabase
@@ -74,67 +83,260 @@ def _detach_chunk_iterator(grid_out: GridOut) -> Any:
     return iterator
 
 
-#: Upper bound on the chunk data one batch of a GridOut's chunk cursor brings.
-#: PyMongo leaves the batch to the server, which fills up to 16 MiB: the
-#: whole of a smaller file would sit in the cursor's buffer at once. One
-#: default chunk per batch keeps a streamed download at a few chunks of
-#: memory, for a getMore per chunk (see _read for reads of the whole rest).
-CHUNK_BATCH_BYTES = DEFAULT_CHUNK_SIZE
+def _window_from_environment(default: int = 4 * 1024 * 1024) -> int:
+    """``$MOTORLIKE_GRIDFS_WINDOW`` in bytes (a plain integer, or with K/M suffix), else ``default``."""
+    text = os.environ.get("MOTORLIKE_GRIDFS_WINDOW", "").strip().upper()
+    if not text:
+        return default
+    factor = 1
+    for suffix, multiple in (("KIB", 1024), ("MIB", 1024 * 1024), ("K", 1024), ("M", 1024 * 1024)):
+        if text.endswith(suffix):
+            text, factor = text[: -len(suffix)], multiple
+            break
+    try:
+        value = int(text) * factor
+    except ValueError:
+        raise ValueError(f"MOTORLIKE_GRIDFS_WINDOW must be a number of bytes (or KiB/MiB), not {text!r}") from None
+    if value <= 0:
+        raise ValueError("MOTORLIKE_GRIDFS_WINDOW must be positive")
+    return value
 
-#: Upper bound on the chunk data a GridIn collects before sending it.
-#: PyMongo's own GridIn collects up to its maximum message size (48 MB) for
-#: one insert_many, so an upload holds about twice that in memory. PyMongo's
-#: own, smaller limits (chunk count, buffer size) still apply.
-UPLOAD_BUFFER_BYTES = DEFAULT_CHUNK_SIZE
+
+#: The chunk data one GridFS request carries: a GridIn sends its chunks in
+#: inserts of this many bytes' worth, a GridOut reads them with a cursor whose
+#: batches hold this many bytes' worth (whole chunks, at least one; 16 default
+#: chunks at the default of 4 MiB). PyMongo alone sends up to 48 MB per insert
+#: and lets the server fill 16 MiB batches; a chunk per request would cost a
+#: round trip per 255 KiB. Memory, traced: a streamed download holds about a
+#: window and two chunks (a batch stays in the buffer it arrived in, see
+#: _ChunkCursor), a read() its result besides; an upload about two windows
+#: (the chunks waiting and the insert that encodes them). ``doc/gridfs.md``.
+#: Set ``$MOTORLIKE_GRIDFS_WINDOW`` (bytes, or e.g. ``1M``, ``512K``) before
+#: import, or assign this at run time: it is read whenever a request is made.
+WINDOW_BYTES = _window_from_environment()
 
 
-class _BatchedChunks:
-    """Stands in for a GridOut's chunks collection; its chunk queries get a batch size.
+def _chunks_per_window(chunk_size: Any) -> int:
+    """How many chunks of ``chunk_size`` bytes one request carries: WINDOW_BYTES' worth, at least one."""
+    return max(1, WINDOW_BYTES // max(1, int(chunk_size or DEFAULT_CHUNK_SIZE)))
 
-    PyMongo's GridOut only ever calls ``find`` on it (for the cursor that
-    reads the chunks); everything else is passed through. While
-    ``whole_rest`` is set (a read returning the rest of the file, which is
-    in memory then anyway) the server fills the batches, as PyMongo has it.
+
+class _Unparsed(Exception):
+    """A reply _ChunkCursor does not take apart itself (PyMongo's own decoding takes over)."""
+
+
+_INT32 = struct.Struct("<i")
+# BSON element types whose values have a fixed size, and those that start
+# with an int32: the size of the value (documents, arrays, code with scope),
+# or of what follows it (strings, code, symbols; binary also has a subtype byte).
+_FIXED_SIZES = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0}
+_SIZED_VALUES = (0x03, 0x04, 0x0F)
+_EXTRA_AFTER_LENGTH = {0x02: 4, 0x0D: 4, 0x0E: 4, 0x05: 5}
+
+
+def _bson_elements(view: memoryview, start: int, end: int) -> Any:
+    """(type, key, element start, value start, element end) of each element in ``view[start:end]``.
+
+    ``start`` is just after a document's int32 size, ``end`` its last byte
+    (the terminating NUL). Raises _Unparsed for a type it does not know.
+    """
+    position = start
+    while position < end:
+        kind = view[position]
+        key_end = position + 1
+        while view[key_end]:
+            key_end += 1
+        key = bytes(view[position + 1 : key_end]).decode("utf-8")
+        value = key_end + 1
+        if kind in _FIXED_SIZES:
+            size = _FIXED_SIZES[kind]
+        elif kind in _SIZED_VALUES:
+            size = _INT32.unpack_from(view, value)[0]
+        elif kind in _EXTRA_AFTER_LENGTH:
+            size = _EXTRA_AFTER_LENGTH[kind] + _INT32.unpack_from(view, value)[0]
+        else:
+            raise _Unparsed(kind)
+        if size < 0 or value + size > end:
+            raise _Unparsed("size")
+        yield kind, key, position, value, value + size
+        position = value + size
+    if position != end:
+        raise _Unparsed("end")
+
+
+def _decode_element(view: memoryview, start: int, end: int, codec_options: Any) -> dict[str, Any]:
+    """The one element ``view[start:end]`` decoded, as a one-key dict."""
+    return bson.decode(_INT32.pack(end - start + 5) + bytes(view[start:end]) + b"\x00", codec_options)
+
+
+class _ChunkDocument(Mapping):
+    """A chunk document still in the reply buffer, decoded on first use.
+
+    Its binary data (subtype 0) is copied out of the buffer once, into the
+    bytes GridOut reads; a RawBSONDocument would copy the whole document
+    first, then the data from that copy. The buffer is let go once decoded.
     """
 
-    __slots__ = ("_collection", "_grid_out", "whole_rest")
+    __slots__ = ("_view", "_codec_options", "_fields")
+
+    def __init__(self, view: memoryview, codec_options: Any) -> None:
+        self._view: memoryview | None = view
+        self._codec_options = codec_options
+        self._fields: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        fields = self._fields
+        if fields is None:
+            view = self._view
+            assert view is not None
+            fields = {}
+            for kind, key, start, value, end in _bson_elements(view, 4, len(view) - 1):
+                if kind == 0x05 and view[value + 4] == 0:
+                    fields[key] = bytes(view[value + 5 : end])
+                else:
+                    fields.update(_decode_element(view, start, end, self._codec_options))
+            self._fields = fields
+            self._view = None
+        return fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __repr__(self) -> str:
+        return f"_ChunkDocument({self._decoded()!r})"
+
+
+def _cursor_reply_over_buffer(payload: memoryview, codec_options: Any) -> list[dict[str, Any]]:
+    """A find/getMore reply whose batch documents stay in ``payload``, the driver's receive buffer.
+
+    PyMongo decodes a whole reply at once: for a moment the buffer and every
+    chunk decoded from it are alive together, two windows of data. Here the
+    batch is a list of _ChunkDocument views of the buffer; each chunk is
+    decoded when GridOut reads it. Everything else in the reply is
+    decoded as PyMongo would.
+    """
+    size = _INT32.unpack_from(payload, 0)[0]
+    if size != len(payload):
+        raise _Unparsed("size")
+    reply: dict[str, Any] = {}
+    for kind, key, start, value, end in _bson_elements(payload, 4, size - 1):
+        if key != "cursor" or kind != 0x03:
+            reply.update(_decode_element(payload, start, end, codec_options))
+            continue
+        cursor: dict[str, Any] = {}
+        for kind2, key2, start2, value2, end2 in _bson_elements(payload, value + 4, end - 1):
+            if key2 not in ("firstBatch", "nextBatch") or kind2 != 0x04:
+                cursor.update(_decode_element(payload, start2, end2, codec_options))
+                continue
+            batch = []
+            for kind3, _, _, value3, end3 in _bson_elements(payload, value2 + 4, end2 - 1):
+                if kind3 != 0x03:
+                    raise _Unparsed("not a document")
+                batch.append(_ChunkDocument(payload[value3:end3], codec_options))
+            cursor[key2] = batch
+        reply["cursor"] = cursor
+    return [reply]
+
+
+class _ChunkCursor(Cursor):
+    """A cursor over a file's chunks that keeps each batch in the buffer it arrived in.
+
+    Memory for a batch is then about the batch's size, not twice that, and
+    falls back to PyMongo's own decoding for any reply it does not recognise.
+    """
+
+    def _unpack_response(  # type: ignore[override]
+        self,
+        response: Any,
+        cursor_id: Any,
+        codec_options: Any,
+        user_fields: Any = None,
+        legacy_response: bool = False,
+    ) -> Any:
+        payload = getattr(response, "payload_document", None)
+        if not legacy_response and isinstance(payload, memoryview):
+            try:
+                return _cursor_reply_over_buffer(payload, codec_options)
+            except (_Unparsed, IndexError, struct.error, UnicodeDecodeError):
+                pass
+        return super()._unpack_response(response, cursor_id, codec_options, user_fields, legacy_response)
+
+
+class _WindowedChunks:
+    """Stands in for a GridOut's chunks collection; its chunk queries read a window per batch.
+
+    PyMongo's GridOut only ever calls ``find`` on it (for the cursor that
+    reads the chunks); everything else is passed through.
+    """
+
+    __slots__ = ("_collection", "_grid_out")
 
     def __init__(self, collection: Any, grid_out: GridOut) -> None:
         self._collection = collection
         self._grid_out = grid_out
-        self.whole_rest = False
 
     def find(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.whole_rest:
-            document = _file_document(self._grid_out) or {}
-            chunk_size = int(document.get("chunkSize") or DEFAULT_CHUNK_SIZE)
-            kwargs.setdefault("batch_size", max(1, CHUNK_BATCH_BYTES // max(1, chunk_size)))
-        return self._collection.find(*args, **kwargs)
+        document = _file_document(self._grid_out) or {}
+        kwargs.setdefault("batch_size", _chunks_per_window(document.get("chunkSize")))
+        return _ChunkCursor(self._collection, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._collection, name)
 
 
-def _bound_chunk_batches(grid_out: GridOut) -> GridOut:
-    """Make the GridOut read its chunks in batches of about CHUNK_BATCH_BYTES."""
+def _window_chunk_batches(grid_out: GridOut) -> GridOut:
+    """Make the GridOut read its chunks in batches of a window (WINDOW_BYTES)."""
     chunks = grid_out._chunks
-    if not isinstance(chunks, _BatchedChunks):
-        grid_out._chunks = _BatchedChunks(chunks, grid_out)
+    if not isinstance(chunks, _WindowedChunks):
+        grid_out._chunks = _WindowedChunks(chunks, grid_out)
     return grid_out
 
 
 def _read(grid_out: GridOut, size: int = -1) -> bytes:
-    """``grid_out.read(size)`` of a bounded GridOut; server-filled batches when it returns the whole rest."""
-    document = _file_document(grid_out)
-    whole_rest = size < 0 or (document is not None and size >= grid_out.length - grid_out.tell())
-    if not whole_rest or grid_out._chunk_iter is not None:
+    """``grid_out.read(size)``, run on a worker; a read of more than a chunk fills its result in place.
+
+    PyMongo's read keeps every chunk it read until it joins them: the result
+    and its chunks, twice the size read, are alive together, and when both
+    are freed glibc gives the pages back and the next read faults them in
+    again. Here the result is allocated once, at its final size (a BytesIO
+    whose buffer becomes the returned bytes, no copy), and each chunk is
+    copied into it and dropped, so a read holds its result, the driver's
+    current batch and a chunk, and the allocator reuses that memory.
+    """
+    if _file_document(grid_out) is None:
+        grid_out.open()
+    chunk_size = int(grid_out.chunk_size)
+    remainder = int(grid_out.length) - grid_out.tell()
+    if size < 0 or size > remainder:
+        size = remainder
+    if size <= chunk_size:
         return grid_out.read(size)
-    chunks = grid_out._chunks
-    chunks.whole_rest = True
-    try:
-        return grid_out.read(size)
-    finally:
-        chunks.whole_rest = False
+    out = io.BytesIO()
+    out.seek(size - 1)
+    out.write(b"\0")  # the buffer at its final size, once
+    out.seek(0)
+    written = 0
+    while written < size:
+        wanted = size - written
+        # readchunk() returns the rest of the current chunk: never more than wanted then.
+        piece = grid_out.readchunk() if wanted >= chunk_size else grid_out.read(wanted)
+        if not piece:
+            raise CorruptGridFile("truncated file: no data at position %d" % grid_out.tell())
+        written += out.write(piece)
+        del piece
+    if size == remainder and grid_out._chunk_iter is not None:
+        # As PyMongo's read of the whole rest: an extra chunk is an error.
+        try:
+            grid_out._chunk_iter.next()
+        except StopIteration:
+            pass
+    return out.getvalue()
 
 
 def _set_field(grid_in: GridIn, name: str, value: Any) -> None:
@@ -151,16 +353,16 @@ def _set_field(grid_in: GridIn, name: str, value: Any) -> None:
 
 
 class _BoundedGridIn(GridIn):
-    """PyMongo's GridIn, sending its chunks once UPLOAD_BUFFER_BYTES are waiting."""
+    """PyMongo's GridIn, sending its chunks a window (WINDOW_BYTES) at a time."""
 
     def _flush_data(self, data: Any, force: bool = False) -> None:
         # Every chunk waiting is a full one: only the last can be short.
-        waiting = (len(self._buffered_docs) + 1) * self.chunk_size
-        super()._flush_data(data, force=force or waiting >= UPLOAD_BUFFER_BYTES)
+        waiting = len(self._buffered_docs) + (1 if data else 0)
+        super()._flush_data(data, force=force or waiting >= _chunks_per_window(self.chunk_size))
 
 
 class _BoundedGridFSBucket(GridFSBucket):
-    """PyMongo's GridFSBucket whose streams hold a few chunks, not whole batches.
+    """PyMongo's GridFSBucket whose streams move a window of chunks per request.
 
     Its own ``upload_from_stream(_with_id)`` and ``download_to_stream(_by_name)``
     go through the ``open_*_stream`` methods, so they are bounded too.
@@ -190,12 +392,12 @@ class _BoundedGridFSBucket(GridFSBucket):
         return _BoundedGridIn(self._collection, session=session, **fields)
 
     def open_download_stream(self, file_id: Any, session: Any = None) -> GridOut:
-        return _bound_chunk_batches(super().open_download_stream(file_id, session=session))
+        return _window_chunk_batches(super().open_download_stream(file_id, session=session))
 
     def open_download_stream_by_name(
         self, filename: str, revision: int = -1, session: Any = None
     ) -> GridOut:
-        return _bound_chunk_batches(super().open_download_stream_by_name(filename, revision, session=session))
+        return _window_chunk_batches(super().open_download_stream_by_name(filename, revision, session=session))
 
 
 
@@ -496,7 +698,7 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         if delegate is None:
             (session,), _ = unwrap_arguments((session,), {})
             delegate = GridOut(root_collection.delegate, file_id, file_document, session=session)
-        _bound_chunk_batches(delegate)
+        _window_chunk_batches(delegate)
         super().__init__(delegate)
 
     @classmethod

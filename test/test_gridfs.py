@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
+import os
 import threading
+import tracemalloc
 import uuid
 import warnings
 
 import pytest
+import bson
 from bson import ObjectId
 from gridfs.errors import NoFile
 from pymongo import monitoring
@@ -476,16 +480,6 @@ async def test_no_server_call_on_the_event_loop_thread(framework, server_uri, db
         monitored.close()
 
 
-async def test_chunk_cursor_batches_are_bounded(bucket, monkeypatch):
-    # A small batch bound: 3 chunks of 10 bytes per batch.
-    monkeypatch.setattr(motor_gridfs, "CHUNK_BATCH_BYTES", 30)
-    data = bytes(range(95))
-    file_id = await bucket.upload_from_stream("batched", data, chunk_size_bytes=10)
-    grid_out = await bucket.open_download_stream(file_id)
-    assert b"".join([chunk async for chunk in grid_out]) == data
-    assert grid_out.delegate._chunk_iter._cursor._batch_size == 3
-
-
 class ChunkCommandRecorder(monitoring.CommandListener):
     """Records the commands sent to a bucket's chunks collection."""
 
@@ -517,11 +511,55 @@ def recorded_bucket(framework, server_uri, db, bucket_name):
     monitored.close()
 
 
-async def test_uploads_send_chunks_as_the_buffer_fills(recorded_bucket, monkeypatch):
+def commands_named(recorder: ChunkCommandRecorder, name: str) -> list[dict]:
+    return [command for command in recorder.commands if name in command]
+
+
+def patterned(size: int) -> bytes:
+    """``size`` bytes where every 4-byte word differs from its neighbours: misplaced data shows."""
+    words = -(-size // 4)
+    return b"".join(index.to_bytes(4, "big") for index in range(words))[:size]
+
+
+class DiscardingSink:
+    def __init__(self) -> None:
+        self.received = 0
+
+    def write(self, data: bytes) -> int:
+        self.received += len(data)
+        return len(data)
+
+
+# ---------------------------------------------------------------------------
+# A window of chunks per request (motorlike.motor_gridfs.WINDOW_BYTES)
+
+
+def test_the_default_window_is_sixteen_default_chunks():
+    assert motor_gridfs.WINDOW_BYTES == 4 * 1024 * 1024
+    assert motor_gridfs._chunks_per_window(motor_gridfs.DEFAULT_CHUNK_SIZE) == 16
+    assert motor_gridfs._chunks_per_window(10 * 1024 * 1024) == 1  # at least one chunk
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1048576", 1 << 20), ("1M", 1 << 20), ("512k", 512 << 10), ("2MiB", 2 << 20), (" 300 ", 300), ("", 4 << 20)],
+)
+def test_window_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("MOTORLIKE_GRIDFS_WINDOW", value)
+    assert motor_gridfs._window_from_environment() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5M"])
+def test_window_from_the_environment_rejects_nonsense(monkeypatch, value):
+    monkeypatch.setenv("MOTORLIKE_GRIDFS_WINDOW", value)
+    with pytest.raises(ValueError):
+        motor_gridfs._window_from_environment()
+
+
+async def test_uploads_send_a_window_per_insert(recorded_bucket, monkeypatch):
     bucket, recorder = recorded_bucket
-    # PyMongo alone would collect up to 48 MB of chunks for one insert.
-    monkeypatch.setattr(motor_gridfs, "UPLOAD_BUFFER_BYTES", 30)
-    data = bytes(range(95))  # 10 chunks of 10 bytes, the last one short
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 30)  # 3 chunks of 10 bytes
+    data = bytes(range(95))  # 10 chunks, the last one short
     await bucket.upload_from_stream("from-stream", data, chunk_size_bytes=10)
     assert recorder.inserted_per_command() == [3, 3, 3, 1]
 
@@ -536,32 +574,369 @@ async def test_uploads_send_chunks_as_the_buffer_fills(recorded_bucket, monkeypa
     assert recorder.inserted_per_command() == [3, 3, 3, 1]
     assert await (await bucket.open_download_stream(grid_in._id)).read() == data
 
-
-async def test_default_upload_sends_every_chunk_alone(recorded_bucket):
-    bucket, recorder = recorded_bucket
-    size = 2 * motor_gridfs.DEFAULT_CHUNK_SIZE + 1000
-    await bucket.upload_from_stream("default", bytes(size))
+    # A window smaller than a chunk still sends whole chunks, one per insert.
+    recorder.commands.clear()
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 4)
+    await bucket.upload_from_stream("tiny window", data[:25], chunk_size_bytes=10)
     assert recorder.inserted_per_command() == [1, 1, 1]
 
 
-async def test_download_to_stream_reads_bounded_batches(recorded_bucket, monkeypatch):
+async def test_downloads_read_a_window_per_batch(recorded_bucket, monkeypatch):
     bucket, recorder = recorded_bucket
-    monkeypatch.setattr(motor_gridfs, "CHUNK_BATCH_BYTES", 30)
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 30)
     data = bytes(range(95))
-    file_id = await bucket.upload_from_stream("bounded", data, chunk_size_bytes=10)
-    for download in (
-        lambda sink: bucket.download_to_stream(file_id, sink),
-        lambda sink: bucket.download_to_stream_by_name("bounded", sink),
-    ):
-        recorder.commands.clear()
-        sink = io.BytesIO()
-        await download(sink)
-        assert sink.getvalue() == data
-        finds = [c for c in recorder.commands if "find" in c]
-        get_mores = [c for c in recorder.commands if "getMore" in c]
-        assert [c.get("batchSize") for c in finds] == [3]
-        assert len(get_mores) == 3 and all(c.get("batchSize") == 3 for c in get_mores)
+    file_id = await bucket.upload_from_stream("windowed", data, chunk_size_bytes=10)
 
+    async def iterate(grid_out):
+        return b"".join([chunk async for chunk in grid_out])
+
+    async def read_in_pieces(grid_out):
+        return b"".join([await grid_out.read(7) for _ in range(14)])
+
+    reads = {
+        "download_to_stream": None,
+        "download_to_stream_by_name": None,
+        "read()": lambda grid_out: grid_out.read(),
+        "read(-1)": lambda grid_out: grid_out.read(-1),
+        "read(95)": lambda grid_out: grid_out.read(95),
+        "read(1000)": lambda grid_out: grid_out.read(1000),
+        "async for": iterate,
+        "read(7) ...": read_in_pieces,
+    }
+    for name, read in reads.items():
+        recorder.commands.clear()
+        if name == "download_to_stream":
+            sink = io.BytesIO()
+            await bucket.download_to_stream(file_id, sink)
+            got = sink.getvalue()
+        elif name == "download_to_stream_by_name":
+            sink = io.BytesIO()
+            await bucket.download_to_stream_by_name("windowed", sink)
+            got = sink.getvalue()
+        else:
+            got = await read(await bucket.open_download_stream(file_id))
+        assert got == data, name
+        # 10 chunks in windows of 3: a find and three getMores, each for a window.
+        assert [c.get("batchSize") for c in commands_named(recorder, "find")] == [3], name
+        assert [c.get("batchSize") for c in commands_named(recorder, "getMore")] == [3, 3, 3], name
+
+
+async def test_the_default_window_cuts_round_trips_sixteenfold(recorded_bucket):
+    """8 MiB in default chunks (33 of them): 3 inserts instead of 33, 3 chunk batches instead of 33."""
+    bucket, recorder = recorded_bucket
+    size = 8 * 1024 * 1024
+    data = patterned(size)
+    file_id = await bucket.upload_from_stream("eight", data)
+    assert recorder.inserted_per_command() == [16, 16, 1]
+
+    recorder.commands.clear()
+    sink = DiscardingSink()
+    await bucket.download_to_stream(file_id, sink)
+    assert sink.received == size
+    assert [c.get("batchSize") for c in commands_named(recorder, "find")] == [16]
+    assert len(commands_named(recorder, "getMore")) == 2
+
+    recorder.commands.clear()
+    grid_out = await bucket.open_download_stream(file_id)
+    assert await grid_out.read() == data
+    assert len(commands_named(recorder, "find")) == 1 and len(commands_named(recorder, "getMore")) == 2
+
+
+# ---------------------------------------------------------------------------
+# Reading across windows: the same bytes, wherever a read starts and ends
+
+WINDOWED_CHUNK = 10
+WINDOWED_DATA = patterned(257)  # 26 chunks: 8 windows of 3 chunks and 2 chunks, the last one short
+
+
+async def upload_windowed(bucket, monkeypatch):
+    """WINDOWED_DATA in chunks of WINDOWED_CHUNK, windows of three chunks; its file id."""
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 3 * WINDOWED_CHUNK)
+    return await bucket.upload_from_stream("across", WINDOWED_DATA, chunk_size_bytes=WINDOWED_CHUNK)
+
+
+async def test_reads_of_every_size_across_windows(bucket, monkeypatch):
+    file_id = await upload_windowed(bucket, monkeypatch)
+    data = WINDOWED_DATA
+    for size in (1, 7, 9, 10, 11, 29, 30, 31, 33, 61, 100, 256, 257, 300):
+        grid_out = await bucket.open_download_stream(file_id)
+        position = 0
+        while position < len(data):
+            piece = await grid_out.read(size)
+            assert piece == data[position : position + size], (size, position)
+            position += len(piece)
+            assert grid_out.tell() == position
+        assert await grid_out.read(size) == b""
+        assert await grid_out.read() == b""
+
+
+async def test_mixed_reads_across_windows(bucket, monkeypatch):
+    file_id = await upload_windowed(bucket, monkeypatch)
+    data = WINDOWED_DATA
+    grid_out = await bucket.open_download_stream(file_id)
+    assert await grid_out.read(25) == data[:25]
+    assert await grid_out.readchunk() == data[25:30]  # the rest of chunk 2
+    assert await grid_out.readchunk() == data[30:40]  # chunk 3, the first of the second window
+    assert await grid_out.read(45) == data[40:85]
+    assert [await grid_out.readchunk() for _ in range(2)] == [data[85:90], data[90:100]]
+    assert await grid_out.read() == data[100:]
+    assert await grid_out.readchunk() == b""
+
+
+async def test_seek_across_windows(bucket, monkeypatch):
+    file_id = await upload_windowed(bucket, monkeypatch)
+    data = WINDOWED_DATA
+    grid_out = await bucket.open_download_stream(file_id)
+    assert await grid_out.read(12) == data[:12]
+    for position in (200, 95, 5, 250, 0, 129, 31):
+        assert grid_out.seek(position) == position
+        assert await grid_out.read(41) == data[position : position + 41], position
+    grid_out.seek(-17, os.SEEK_END)
+    assert await grid_out.read() == data[-17:]
+    grid_out.seek(60)
+    grid_out.seek(33, os.SEEK_CUR)
+    assert [chunk async for chunk in grid_out] == [data[93:100]] + [
+        data[n : n + WINDOWED_CHUNK] for n in range(100, len(data), WINDOWED_CHUNK)
+    ]
+    await grid_out.close()
+
+
+async def test_lines_across_windows(bucket, monkeypatch):
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 16)
+    lines = [b"x" * length + b"\n" for length in (0, 3, 17, 40, 1, 64, 5)] + [b"no newline at the end"]
+    data = b"".join(lines)
+    file_id = await bucket.upload_from_stream("lines", data, chunk_size_bytes=8)
+    grid_out = await bucket.open_download_stream(file_id)
+    assert [await grid_out.readline() for _ in lines] == lines
+    assert await grid_out.readline() == b""
+    grid_out.seek(0)
+    assert await grid_out.readlines() == lines
+
+
+async def test_round_trips_for_many_windows_and_chunk_sizes(bucket, monkeypatch):
+    for window, chunk_size, size in ((30, 10, 300), (30, 10, 301), (30, 10, 299), (7, 3, 100), (1000, 64, 5000), (64, 64, 64)):
+        monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", window)
+        data = patterned(size)
+        grid_in = bucket.open_upload_stream(f"w{window}c{chunk_size}s{size}", chunk_size_bytes=chunk_size)
+        for start in range(0, size, 37):  # writes that straddle chunks and windows
+            await grid_in.write(data[start : start + 37])
+        await grid_in.close()
+        sink = io.BytesIO()
+        await bucket.download_to_stream(grid_in._id, sink)
+        assert sink.getvalue() == data, (window, chunk_size, size)
+        grid_out = await bucket.open_download_stream(grid_in._id)
+        assert await grid_out.read() == data
+        grid_out.seek(0)
+        assert b"".join([chunk async for chunk in grid_out]) == data
+
+
+async def test_a_missing_chunk_is_still_an_error(bucket, raw_bucket, monkeypatch):
+    from gridfs.errors import CorruptGridFile
+
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 30)
+    _, chunks = raw_bucket
+    file_id = await bucket.upload_from_stream("holed", bytes(100), chunk_size_bytes=10)
+    chunks.delete_one({"files_id": file_id, "n": 5})
+    with pytest.raises(CorruptGridFile):
+        await (await bucket.open_download_stream(file_id)).read()
+    with pytest.raises(CorruptGridFile):
+        await bucket.download_to_stream(file_id, io.BytesIO())
+    # An extra chunk after the end, too, when the whole rest is read.
+    extra_id = await bucket.upload_from_stream("extra", bytes(100), chunk_size_bytes=10)
+    chunks.insert_one({"files_id": extra_id, "n": 10, "data": b"surplus"})
+    with pytest.raises(CorruptGridFile):
+        await (await bucket.open_download_stream(extra_id)).read()
+
+
+async def test_a_cancelled_read_leaves_the_grid_out_usable(bucket, monkeypatch):
+    """A read whose caller gives up still runs to its end on its worker (so the
+    chunk cursor is left in a clean state); the GridOut goes on from there."""
+    file_id = await upload_windowed(bucket, monkeypatch)
+    data = WINDOWED_DATA
+    grid_out = await bucket.open_download_stream(file_id)
+    assert await grid_out.read(15) == data[:15]
+    for _ in range(3):
+        task = asyncio.ensure_future(grid_out.read(100))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        piece = await grid_out.read(20)  # runs after the cancelled read, on the same GridOut
+        end = grid_out.tell()
+        assert piece == data[end - len(piece) : end]
+    grid_out.seek(3)
+    assert await grid_out.read(50) == data[3:53]
+
+    # Cancelled, then closed: the close waits for nothing and the file is closed.
+    task = asyncio.ensure_future(grid_out.read())
+    await asyncio.sleep(0)
+    task.cancel()
+    await grid_out.close()
+    assert grid_out.closed
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_cancelled_iteration_then_a_new_download(bucket, monkeypatch):
+    file_id = await upload_windowed(bucket, monkeypatch)
+
+    async def consume() -> None:
+        grid_out = await bucket.open_download_stream(file_id)
+        async for _ in grid_out:
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(consume())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    sink = io.BytesIO()
+    await bucket.download_to_stream(file_id, sink)
+    assert sink.getvalue() == WINDOWED_DATA
+
+
+# ---------------------------------------------------------------------------
+# Memory: a window plus a few chunks (tracemalloc)
+
+MEMORY_CHUNK = 64 * 1024
+MEMORY_WINDOW = 4 * MEMORY_CHUNK
+MEMORY_FILE = 4 * 1024 * 1024  # 64 chunks, 16 windows
+
+
+def traced_peak_of(run):
+    """Run ``await run()`` with tracemalloc on; its peak traced memory over what was traced before."""
+
+    async def measure():
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            result = await run()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak - before, result
+
+    return measure()
+
+
+async def upload_memory_file(bucket, monkeypatch):
+    """MEMORY_FILE bytes in chunks of MEMORY_CHUNK, windows of MEMORY_WINDOW: (file id, data)."""
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", MEMORY_WINDOW)
+    data = patterned(MEMORY_FILE)
+    file_id = await bucket.upload_from_stream("memory", data, chunk_size_bytes=MEMORY_CHUNK)
+    return file_id, data
+
+
+async def test_a_streamed_download_holds_a_window_and_a_few_chunks(bucket, monkeypatch):
+    file_id, data = await upload_memory_file(bucket, monkeypatch)
+
+    async def to_stream():
+        sink = DiscardingSink()
+        await bucket.download_to_stream(file_id, sink)
+        return sink.received
+
+    async def iterate():
+        received = 0
+        async for chunk in await bucket.open_download_stream(file_id):
+            received += len(chunk)
+        return received
+
+    for run in (to_stream, iterate):
+        peak, received = await traced_peak_of(run)
+        assert received == MEMORY_FILE
+        # The batch arrives as one buffer that its chunks are read from: not
+        # that buffer and every chunk decoded from it (two windows), nor the
+        # server's 16 MiB batches (here the whole file).
+        assert peak < MEMORY_WINDOW + 4 * MEMORY_CHUNK, f"{run.__name__}: {peak / MEMORY_CHUNK:.1f} chunks"
+
+
+async def test_a_large_read_holds_its_result_a_window_and_a_few_chunks(bucket, monkeypatch):
+    file_id, data = await upload_memory_file(bucket, monkeypatch)
+    grid_out = await bucket.open_download_stream(file_id)
+    await grid_out.read(10)
+
+    async def read_most():
+        return await grid_out.read(MEMORY_FILE - 20)
+
+    peak, got = await traced_peak_of(read_most)
+    assert got == data[10:-10]
+    # PyMongo's read keeps every chunk until it joins them: twice the result.
+    assert peak < len(got) + MEMORY_WINDOW + 3 * MEMORY_CHUNK, f"{peak / MEMORY_CHUNK:.1f} chunks"
+
+
+async def test_an_upload_holds_two_windows_and_a_few_chunks(bucket, monkeypatch):
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", MEMORY_WINDOW)
+    piece = patterned(MEMORY_CHUNK)
+
+    class Pieces:
+        """A file-like source of MEMORY_FILE bytes."""
+
+        def __init__(self) -> None:
+            self.left = MEMORY_FILE
+
+        def read(self, size: int = -1) -> bytes:
+            size = min(self.left, MEMORY_CHUNK if size < 0 else size)
+            self.left -= size
+            return piece[: size - 1] + b"!" if size else b""  # a new object each time, as from a file
+
+    async def upload():
+        return await bucket.upload_from_stream("memory up", Pieces(), chunk_size_bytes=MEMORY_CHUNK)
+
+    await bucket.upload_from_stream("warm-up", b"x")  # what is made once per bucket and client
+    peak, file_id = await traced_peak_of(upload)
+    # A window of chunk documents and the insert that encodes them.
+    assert peak < 2 * MEMORY_WINDOW + 3 * MEMORY_CHUNK, f"{peak / MEMORY_CHUNK:.1f} chunks"
+    assert (await bucket.open_download_stream(file_id)).length == MEMORY_FILE
+
+
+# ---------------------------------------------------------------------------
+# The chunk cursor's own reading of a reply
+
+
+def test_a_reply_read_over_its_buffer_equals_pymongos():
+    import datetime
+
+    from bson import Code, Decimal128, Int64, MaxKey, MinKey, Regex, Timestamp
+    from bson.binary import Binary
+    from bson.codec_options import CodecOptions
+
+    chunks = [{"_id": ObjectId(), "files_id": ObjectId(), "n": n, "data": bytes([n]) * (n * 1000)} for n in range(4)]
+    reply = {
+        "cursor": {
+            "firstBatch": chunks,
+            "id": Int64(12345),
+            "ns": "db.fs.chunks",
+            "postBatchResumeToken": {"_data": "abc"},
+            "atClusterTime": Timestamp(5, 6),
+        },
+        "ok": 1.0,
+        "$clusterTime": {"clusterTime": Timestamp(1, 2), "signature": {"hash": Binary(b"x" * 20), "keyId": Int64(0)}},
+        "operationTime": Timestamp(3, 4),
+        "odd": [None, True, 1.5, 2, Int64(3), Decimal128("1.1"), Regex("a.c", "i"), Code("f()"), MinKey(), MaxKey()],
+        "when": datetime.datetime(2026, 12, 2),
+        "text": "héllo",
+    }
+    options = CodecOptions()
+    encoded = bson.encode(reply)
+    got = motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(encoded)), options)
+    assert len(got) == 1
+    batch = got[0]["cursor"]["firstBatch"]
+    assert all(isinstance(document, motor_gridfs._ChunkDocument) for document in batch)
+    assert [dict(document) for document in batch] == chunks
+    got[0]["cursor"]["firstBatch"] = chunks
+    assert got == [bson.decode(encoded, options)]
+
+    # A getMore's nextBatch too; anything it cannot take apart is left to PyMongo.
+    more = bson.encode({"cursor": {"nextBatch": chunks[:1], "id": Int64(0), "ns": "db.fs.chunks"}, "ok": 1})
+    assert [dict(d) for d in motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(more)), options)[0]["cursor"]["nextBatch"]] == chunks[:1]
+    with pytest.raises(motor_gridfs._Unparsed):
+        motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(more))[:-1], options)
+    with pytest.raises(motor_gridfs._Unparsed):
+        bad = bson.encode({"cursor": {"nextBatch": [1, 2], "id": Int64(0)}, "ok": 1})
+        motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(bad)), options)
 
 # ---------------------------------------------------------------------------
 # Construction
@@ -635,30 +1010,6 @@ async def test_bucket_accepts_object_posing_as_database(sync_client):
     finally:
         database.drop_collection(f"{name}.files")
         database.drop_collection(f"{name}.chunks")
-
-
-async def test_reading_the_whole_rest_lets_the_server_fill_batches(recorded_bucket, monkeypatch):
-    # The rest of the file is in memory at once then anyway: no reason for
-    # a getMore per bounded batch.
-    bucket, recorder = recorded_bucket
-    monkeypatch.setattr(motor_gridfs, "CHUNK_BATCH_BYTES", 30)
-    data = bytes(range(95))
-    file_id = await bucket.upload_from_stream("whole", data, chunk_size_bytes=10)
-    for read in (lambda g: g.read(), lambda g: g.read(-1), lambda g: g.read(95), lambda g: g.read(1000)):
-        recorder.commands.clear()
-        grid_out = await bucket.open_download_stream(file_id)
-        assert await read(grid_out) == data
-        finds = [c for c in recorder.commands if "find" in c]
-        assert [c.get("batchSize") for c in finds] == [None]
-        assert not [c for c in recorder.commands if "getMore" in c]
-
-    # A part, or the rest after streaming began: bounded batches.
-    recorder.commands.clear()
-    grid_out = await bucket.open_download_stream(file_id)
-    assert await grid_out.read(25) == data[:25]
-    assert await grid_out.read() == data[25:]
-    assert [c.get("batchSize") for c in recorder.commands if "find" in c] == [3]
-    assert all(c.get("batchSize") == 3 for c in recorder.commands if "getMore" in c)
 
 
 async def test_stream_to_handler_accepts_a_plain_flush(bucket):
