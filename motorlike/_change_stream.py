@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from pymongo.synchronous.change_stream import ChangeStream
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
-from motorlike._pool import BackgroundCall
+from motorlike._bridge import BackgroundCall
 from motorlike.metaprogramming import (
     AgnosticBase,
     SerializedWorkerCalls,

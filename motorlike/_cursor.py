@@ -14,7 +14,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 
 from motorlike._base import _validate_length, _warn_deprecated
 from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
-from motorlike._pool import BackgroundCall
+from motorlike._bridge import BackgroundCall
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,

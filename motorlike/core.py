@@ -36,7 +36,7 @@ from motorlike._cursor import (
     AgnosticRawBatchCursor,
 )
 from motorlike._encryption import AgnosticClientEncryption
-from motorlike._pool import BackgroundCall
+from motorlike._bridge import BackgroundCall
 from motorlike._session import AgnosticClientSession, _BoundSession, _MotorTransactionContext  # noqa: F401 - Motor's names
 from motorlike.metaprogramming import AgnosticBase, coroutine_annotation
 

@@ -43,12 +43,8 @@ from pymongo.topology_description import TopologyDescription
 from pymongo.write_concern import WriteConcern
 from typing_extensions import TypeVar
 
-from motorlike._pool import BackgroundCall as BackgroundCall
-from motorlike.metaprogramming import (
-    AgnosticBase as AgnosticBase,
-    SerializedWorkerCalls,
-    coroutine_annotation as coroutine_annotation,
-)
+from motorlike._bridge import BackgroundCall as BackgroundCall, SerializedWorkerCalls
+from motorlike.metaprogramming import AgnosticBase as AgnosticBase, coroutine_annotation as coroutine_annotation
 
 __all__ = [
     "AgnosticBase",

@@ -33,12 +33,11 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
-import threading
 import types
 import warnings
 from typing import Any, Callable
 
-from motorlike._pool import BackgroundCall, deliver_to_future, run_locked
+from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future, run_locked
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
@@ -133,43 +132,6 @@ class AgnosticBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.delegate!r})"
-
-
-class SerializedWorkerCalls:
-    """Mixin for declarations whose PyMongo delegate is not thread-safe.
-
-    Invariant: a worker call that touches ``self.delegate`` holds
-    ``self._worker_lock`` for as long as it runs. The lock is taken on the
-    worker thread, never on an event loop (which must not block), so it
-    holds across loops and threads; and a call whose caller gave up keeps
-    it until the call is really over. So at most one thread at a time ever
-    drives the PyMongo object.
-    """
-
-    _worker_lock: threading.Lock
-
-    def _init_worker_lock(self) -> None:
-        self._worker_lock = threading.Lock()
-
-    def _run(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        loop: Any = None,
-        deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
-        future: Any = None,
-    ) -> Any:
-        """A future on ``loop`` (default: this object's) of ``fn(*args)`` run holding the lock.
-
-        ``deliver(future, result, error)`` runs on the loop when the call is
-        over; the default resolves the future unless its waiter gave up.
-        ``future``: one made by the caller on ``loop`` (to_list's returnable one).
-        """
-        if loop is None:
-            loop = self.get_io_loop()  # type: ignore[attr-defined]
-        return self._framework.submit(  # type: ignore[attr-defined]
-            loop, run_locked, (self._worker_lock, fn, args, {}), {}, deliver, future
-        )
 
 
 def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -380,7 +342,7 @@ class BackgroundMethod(MotorAttributeFactory):
     """A method that may touch the network but must not block the loop: ``client.close()``.
 
     It runs the PyMongo method on a worker and returns at once a
-    :class:`~motorlike._pool.BackgroundCall`: ``await`` it to wait for the
+    :class:`~motorlike._bridge.BackgroundCall`: ``await`` it to wait for the
     call to finish, or ignore it (no warning), as Motor code does.
     """
 

@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from bson import Timestamp
 
-from motorlike import _pool
+from motorlike import _bridge
 from motorlike.core import AgnosticChangeStream
 from test.test_mockupdb import MockServer, client_for, cursor_reply, hang_up, mock  # noqa: F401 - fixture
 
@@ -172,8 +172,8 @@ async def test_non_resumable_error_raises_and_closes(framework: str, mock: MockS
 async def test_no_worker_is_held_between_waits(framework: str, mock: MockServer, monkeypatch) -> None:
     # With a single worker, the ping after each wait can only run if the
     # stream gave the worker back.
-    pool = _pool.WorkerPool(1)
-    monkeypatch.setattr(_pool, "_pool", pool)
+    pool = _bridge.WorkerPool(1)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     mock.on("aggregate", opened([], token="token0"))
     mock.on("getMore", more([], "token1"), forever=True)
     mock.on("ping", {"ok": 1}, forever=True)

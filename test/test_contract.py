@@ -8,7 +8,7 @@
 - database-level ``aggregate`` is a latent cursor sending ``aggregate: 1``;
 - ``buildInfo`` and ``server_info``.
 
-Worker calls are counted on the process's pool (``_pool.get_pool().submit``),
+Worker calls are counted on the process's pool (``_bridge.get_pool().submit``),
 the one place every framework's ``submit`` ends up; the calls still run.
 """
 
@@ -23,7 +23,7 @@ from bson import Int64
 from pymongo import monitoring, uri_parser
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from motorlike import _pool, core
+from motorlike import _bridge, core
 from test.conftest import make_client
 from test.test_mockupdb import (  # noqa: F401 - mock is a fixture
     MockServer,
@@ -40,7 +40,7 @@ SEVEN = [{"_id": i, "x": i} for i in range(7)]
 @pytest.fixture
 def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list:
     """The functions submitted to motorlike's worker pool during the test, in order."""
-    pool = _pool.get_pool()
+    pool = _bridge.get_pool()
     original = pool.submit
     calls: list = []
 
@@ -48,7 +48,7 @@ def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list:
         # A call serialized on a cursor's lock is recorded as the call itself;
         # background calls (client.close(): no loop to report to) are not.
         if loop is not None:
-            calls.append(args[1] if fn is _pool.run_locked else fn)
+            calls.append(args[1] if fn is _bridge.run_locked else fn)
         return original(loop, future, fn, args, kwargs, *deliver)
 
     monkeypatch.setattr(pool, "submit", counting_submit)

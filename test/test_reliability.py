@@ -27,7 +27,7 @@ import pytest
 from pymongo import monitoring
 from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
 
-from motorlike import _pool
+from motorlike import _bridge
 from test.fault_server import FaultServer
 from test.test_mockupdb import client_for
 
@@ -45,9 +45,9 @@ LOOP_STALL_LIMIT = 0.25
 
 
 @pytest.fixture(autouse=True)
-def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> _pool.WorkerPool:
-    pool = _pool.WorkerPool(10)
-    monkeypatch.setattr(_pool, "_pool", pool)
+def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> _bridge.WorkerPool:
+    pool = _bridge.WorkerPool(10)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     yield pool
     # Calls finishing late (servers stopped, clients closed) would compete
     # for the GIL with the next test's loop.

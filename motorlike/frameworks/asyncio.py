@@ -8,7 +8,7 @@ import functools
 import sys
 from typing import Any, Awaitable, Callable, Coroutine
 
-from motorlike._pool import deliver_to_future, get_pool
+from motorlike._bridge import deliver_to_future, get_pool
 
 NAME = "asyncio"
 #: Where the classes generated for this framework live.

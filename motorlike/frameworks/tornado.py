@@ -17,7 +17,7 @@ except ImportError as missing:  # pragma: no cover - tested in a subprocess
         "motorlike's Tornado classes need Tornado: pip install 'motorlike[tornado]'", name="tornado"
     ) from missing
 
-from motorlike._pool import deliver_to_future
+from motorlike._bridge import deliver_to_future
 from motorlike.frameworks import asyncio as _asyncio_framework
 from motorlike.frameworks.asyncio import ReturnableFuture, is_future, wait_concurrent  # noqa: F401 - shared as they are
 

@@ -20,7 +20,7 @@ try:
 except ImportError as missing:  # pragma: no cover - tested in a subprocess
     raise ModuleNotFoundError("motorlike's Trio classes need Trio: pip install 'motorlike[trio]'", name="trio") from missing
 
-from motorlike._pool import deliver_to_future, get_pool
+from motorlike._bridge import deliver_to_future, get_pool
 
 NAME = "trio"
 #: Where the classes generated for this framework live.

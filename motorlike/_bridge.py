@@ -1,6 +1,14 @@
-"""The process-wide worker pool that runs blocking PyMongo calls.
+"""The thread bridge: blocking PyMongo calls run on worker threads, their
+outcomes delivered to the caller's event loop.
 
-Both frameworks share one pool. A *job* is one PyMongo call plus the way its
+Three parts, all here: the process-wide :class:`WorkerPool` (below), the
+per-object ordering of calls on PyMongo objects that are not thread-safe
+(:class:`SerializedWorkerCalls`, :func:`run_locked`), and calls nobody has
+to wait for (:class:`BackgroundCall`). Each framework (motorlike.frameworks)
+says how a result reaches its loop; the pool only calls
+``call_soon_threadsafe`` on what the framework gives it.
+
+All frameworks share one pool. A *job* is one PyMongo call plus the way its
 outcome reaches the caller: ``deliver(waiter, result, error)``, run on the
 caller's event loop (through ``call_soon_threadsafe``), or on the worker
 thread itself when there is no loop. ``waiter`` is anything with a
@@ -453,6 +461,47 @@ def run_locked(lock: threading.Lock, fn: Callable[..., Any], args: tuple, kwargs
     """``fn(*args, **kwargs)`` holding ``lock``: taken on the worker thread, never on a loop."""
     with lock:
         return fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# One thread at a time per PyMongo object
+
+
+class SerializedWorkerCalls:
+    """Mixin for declarations whose PyMongo delegate is not thread-safe.
+
+    Invariant: a worker call that touches ``self.delegate`` holds
+    ``self._worker_lock`` for as long as it runs. The lock is taken on the
+    worker thread, never on an event loop (which must not block), so it
+    holds across loops and threads; and a call whose caller gave up keeps
+    it until the call is really over. So at most one thread at a time ever
+    drives the PyMongo object.
+    """
+
+    _worker_lock: threading.Lock
+
+    def _init_worker_lock(self) -> None:
+        self._worker_lock = threading.Lock()
+
+    def _run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        loop: Any = None,
+        deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+        future: Any = None,
+    ) -> Any:
+        """A future on ``loop`` (default: this object's) of ``fn(*args)`` run holding the lock.
+
+        ``deliver(future, result, error)`` runs on the loop when the call is
+        over; the default resolves the future unless its waiter gave up.
+        ``future``: one made by the caller on ``loop`` (to_list's returnable one).
+        """
+        if loop is None:
+            loop = self.get_io_loop()  # type: ignore[attr-defined]
+        return self._framework.submit(  # type: ignore[attr-defined]
+            loop, run_locked, (self._worker_lock, fn, args, {}), {}, deliver, future
+        )
 
 
 # ---------------------------------------------------------------------------

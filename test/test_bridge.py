@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from motorlike import _pool
+from motorlike import _bridge
 from motorlike.frameworks import asyncio as asyncio_framework
 from test.test_mockupdb import (  # noqa: F401 - mock is a fixture
     FRAMEWORK_MODULES,
@@ -40,14 +40,14 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 
 
 @pytest.fixture
-def single_worker(monkeypatch: pytest.MonkeyPatch) -> _pool.WorkerPool:
+def single_worker(monkeypatch: pytest.MonkeyPatch) -> _bridge.WorkerPool:
     """Replace the process's pool by one with a single worker.
 
     One worker runs jobs in submission order, and its results reach the loop
     in that order too, so awaiting a later job proves an earlier one is done.
     """
-    pool = _pool.WorkerPool(1)
-    monkeypatch.setattr(_pool, "_pool", pool)
+    pool = _bridge.WorkerPool(1)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     yield pool
     pool.shutdown(wait=False)
 
@@ -104,14 +104,14 @@ def test_max_workers_from_environment(monkeypatch, motorlike_value, motor_value,
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
-    assert _pool.max_workers_from_environment() == expected
+    assert _bridge.max_workers_from_environment() == expected
 
 
 def test_max_workers_default(monkeypatch) -> None:
     monkeypatch.delenv("MOTORLIKE_MAX_WORKERS", raising=False)
     monkeypatch.delenv("MOTOR_MAX_WORKERS", raising=False)
-    assert _pool.max_workers_from_environment() == _pool.DEFAULT_MAX_WORKERS
-    assert _pool.DEFAULT_MAX_WORKERS == (os.cpu_count() or 1) * 5
+    assert _bridge.max_workers_from_environment() == _bridge.DEFAULT_MAX_WORKERS
+    assert _bridge.DEFAULT_MAX_WORKERS == (os.cpu_count() or 1) * 5
 
 
 @pytest.mark.parametrize("variable", ["MOTORLIKE_MAX_WORKERS", "MOTOR_MAX_WORKERS"])
@@ -121,26 +121,26 @@ def test_bad_max_workers_raise(monkeypatch, variable, bad) -> None:
     monkeypatch.delenv("MOTOR_MAX_WORKERS", raising=False)
     monkeypatch.setenv(variable, bad)
     with pytest.raises(ValueError, match=variable):
-        _pool.max_workers_from_environment()
+        _bridge.max_workers_from_environment()
 
 
 def test_get_pool_is_sized_from_environment(monkeypatch) -> None:
-    monkeypatch.setattr(_pool, "_pool", None)
+    monkeypatch.setattr(_bridge, "_pool", None)
     monkeypatch.setenv("MOTORLIKE_MAX_WORKERS", "nope")
     with pytest.raises(ValueError):
-        _pool.get_pool()
+        _bridge.get_pool()
     monkeypatch.setenv("MOTORLIKE_MAX_WORKERS", "2")
-    pool = _pool.get_pool()
+    pool = _bridge.get_pool()
     try:
         assert pool.max_workers == 2
-        assert _pool.get_pool() is pool
+        assert _bridge.get_pool() is pool
     finally:
         pool.shutdown()
 
 
 async def test_pool_runs_at_most_max_workers_at_once() -> None:
     # Calls shorter than queue_wait never make the pool grow past max_workers.
-    pool = _pool.WorkerPool(2, queue_wait=60)
+    pool = _bridge.WorkerPool(2, queue_wait=60)
     loop = asyncio.get_running_loop()
     lock = threading.Lock()
     active = 0
@@ -177,8 +177,8 @@ async def test_pool_runs_at_most_max_workers_at_once() -> None:
 async def test_sequential_calls_reuse_one_worker(framework: str, monkeypatch) -> None:
     # A caller that submits its next call as soon as the last one's result
     # arrives must find the worker idle, not start another thread.
-    pool = _pool.WorkerPool(4)
-    monkeypatch.setattr(_pool, "_pool", pool)
+    pool = _bridge.WorkerPool(4)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     module = FRAMEWORK_MODULES[framework]
     loop = module.get_event_loop()
     try:
@@ -190,8 +190,8 @@ async def test_sequential_calls_reuse_one_worker(framework: str, monkeypatch) ->
 
 
 async def test_framework_calls_respect_the_cap(framework: str, monkeypatch) -> None:
-    pool = _pool.WorkerPool(2, queue_wait=60)
-    monkeypatch.setattr(_pool, "_pool", pool)
+    pool = _bridge.WorkerPool(2, queue_wait=60)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     module = FRAMEWORK_MODULES[framework]
     loop = module.get_event_loop()
     lock = threading.Lock()
@@ -285,10 +285,10 @@ async def test_context_variables_with_real_server(framework: str, server_uri: st
 # fork
 
 
-def _child_after_fork(uri: str, parent_pool: _pool.WorkerPool) -> dict:
+def _child_after_fork(uri: str, parent_pool: _bridge.WorkerPool) -> dict:
     from motorlike.motor_asyncio import AsyncIOMotorClient
 
-    pool = _pool.get_pool()
+    pool = _bridge.get_pool()
     threads_at_start = pool.thread_count
 
     async def main() -> tuple[bool, Any]:
@@ -304,7 +304,7 @@ def _child_after_fork(uri: str, parent_pool: _pool.WorkerPool) -> dict:
     on_worker, inserted = asyncio.run(main())
     return {
         "fresh": pool is not parent_pool,
-        "same_pool_again": _pool.get_pool() is pool,
+        "same_pool_again": _bridge.get_pool() is pool,
         "threads_at_start": threads_at_start,
         "threads_after": pool.thread_count,
         "on_worker": on_worker,
@@ -319,7 +319,7 @@ def test_fork_child_gets_a_fresh_pool(mock: MockServer) -> None:
         await asyncio_framework.run_on_executor(asyncio.get_running_loop(), time.sleep, 0)
 
     asyncio.run(warm_up())
-    parent_pool = _pool.get_pool()
+    parent_pool = _bridge.get_pool()
     assert parent_pool.thread_count >= 1
 
     read_end, write_end = os.pipe()
@@ -369,7 +369,7 @@ def test_fork_child_gets_a_fresh_pool(mock: MockServer) -> None:
         "inserted": "from the child",
     }
     # The parent's pool is untouched.
-    assert _pool.get_pool() is parent_pool
+    assert _bridge.get_pool() is parent_pool
     assert mock.documents("insert")[0]["documents"] == [{"_id": "from the child"}]
 
 
@@ -608,7 +608,7 @@ async def test_next_call_waits_for_an_abandoned_one(framework: str, mock: MockSe
 # The elastic pool: stuck workers, background calls, refused threads
 
 
-def _submit_all(pool: _pool.WorkerPool, loop: asyncio.AbstractEventLoop, fn: Any, count: int) -> list:
+def _submit_all(pool: _bridge.WorkerPool, loop: asyncio.AbstractEventLoop, fn: Any, count: int) -> list:
     futures = []
     for _ in range(count):
         future = loop.create_future()
@@ -618,7 +618,7 @@ def _submit_all(pool: _pool.WorkerPool, loop: asyncio.AbstractEventLoop, fn: Any
 
 
 async def test_stuck_workers_are_replaced_and_the_busy_pool_does_not_grow() -> None:
-    pool = _pool.WorkerPool(2, queue_wait=0.02)
+    pool = _bridge.WorkerPool(2, queue_wait=0.02)
     loop = asyncio.get_running_loop()
     release = threading.Event()
     try:
@@ -644,7 +644,7 @@ async def test_stuck_workers_are_replaced_and_the_busy_pool_does_not_grow() -> N
 
 
 def test_extra_threads_end_when_idle() -> None:
-    pool = _pool.WorkerPool(2, queue_wait=0.01, idle_timeout=0.2)
+    pool = _bridge.WorkerPool(2, queue_wait=0.01, idle_timeout=0.2)
     release = threading.Event()
     done = threading.Semaphore(0)
 
@@ -675,8 +675,8 @@ def test_extra_threads_end_when_idle() -> None:
 
 
 async def test_a_background_call_runs_even_if_its_awaiter_gives_up(monkeypatch) -> None:
-    pool = _pool.WorkerPool(1)
-    monkeypatch.setattr(_pool, "_pool", pool)
+    pool = _bridge.WorkerPool(1)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     ran = threading.Event()
 
     def slow_close() -> str:
@@ -685,7 +685,7 @@ async def test_a_background_call_runs_even_if_its_awaiter_gives_up(monkeypatch) 
         return "closed"
 
     try:
-        call = _pool.BackgroundCall(slow_close, framework=asyncio_framework)
+        call = _bridge.BackgroundCall(slow_close, framework=asyncio_framework)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(call, 0.01)
         assert await asyncio.wait_for(call, 5) == "closed"  # awaitable again, after all
@@ -699,9 +699,9 @@ async def test_a_background_call_runs_even_if_its_awaiter_gives_up(monkeypatch) 
 
 
 async def test_refused_threads_lose_no_job(monkeypatch) -> None:
-    pool = _pool.WorkerPool(1, queue_wait=0.01)
+    pool = _bridge.WorkerPool(1, queue_wait=0.01)
     loop = asyncio.get_running_loop()
-    real_start = _pool._thread.start_new_thread
+    real_start = _bridge._thread.start_new_thread
     refusals = {"left": 0}
 
     def start_new_thread(*args: Any) -> Any:
@@ -710,7 +710,7 @@ async def test_refused_threads_lose_no_job(monkeypatch) -> None:
             raise RuntimeError("can't start new thread")
         return real_start(*args)
 
-    monkeypatch.setattr(_pool._thread, "start_new_thread", start_new_thread)
+    monkeypatch.setattr(_bridge._thread, "start_new_thread", start_new_thread)
     release = threading.Event()
     try:
         stuck = _submit_all(pool, loop, lambda: release.wait(10), 1)
@@ -721,7 +721,7 @@ async def test_refused_threads_lose_no_job(monkeypatch) -> None:
         await asyncio.wait_for(asyncio.gather(*stuck), 5)
         # A refused start in submit() raises to the caller and queues nothing.
         pool.shutdown()
-        fresh = _pool.WorkerPool(1)
+        fresh = _bridge.WorkerPool(1)
         refusals["left"] = 1
         with pytest.raises(RuntimeError, match="can't start"):
             fresh.submit(loop, loop.create_future(), lambda: None, (), {})
@@ -733,7 +733,7 @@ async def test_refused_threads_lose_no_job(monkeypatch) -> None:
 
 
 async def test_a_refused_watchdog_thread_queues_nothing(monkeypatch) -> None:
-    pool = _pool.WorkerPool(1, queue_wait=0.01)
+    pool = _bridge.WorkerPool(1, queue_wait=0.01)
     loop = asyncio.get_running_loop()
     release = threading.Event()
     real_start = threading.Thread.start
