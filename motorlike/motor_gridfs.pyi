@@ -9,8 +9,9 @@ from bson.code import Code
 from bson.objectid import ObjectId
 from gridfs.synchronous.grid_file import GridIn, GridOut
 
+from motorlike._bridge import SerializedWorkerCalls
 from motorlike.core import AgnosticClientSession, AgnosticCollection, AgnosticCursor
-from motorlike.metaprogramming import AgnosticBase, ReadOnlyProperty, SerializedWorkerCalls
+from motorlike.metaprogramming import AgnosticBase, ReadOnlyProperty
 
 __all__ = [
     "AgnosticGridFSBucket",
