@@ -243,8 +243,33 @@ def skip_member(app: Sphinx, what: str, name: str, obj: Any, skip: bool, options
     return None
 
 
+# --------------------------------------------------------------------------
+# the contents page: new pages join their section
+# --------------------------------------------------------------------------
+
+def expand_page_patterns(app: Sphinx, docname: str, source: list[str]) -> None:
+    """In the root page, replace a line ``tutorial-*`` by the pages so named not listed yet.
+
+    Sphinx's own ``:glob:`` warns when a pattern matches nothing (and that
+    warning has no type to suppress), which ``-W`` makes an error: the
+    pattern would fail the build exactly when every page is listed.
+    """
+    if docname != app.config.root_doc:
+        return
+    text = source[0]
+    listed = set(re.findall(r"^([\w/-]+)$", text, flags=re.MULTILINE))
+
+    def expand(match: re.Match[str]) -> str:
+        prefix = match.group("prefix")
+        extra = sorted(name for name in app.env.found_docs if name.startswith(prefix) and name not in listed)
+        return "\n".join(extra)
+
+    source[0] = re.sub(r"^(?P<prefix>[\w/-]+)\*$", expand, text, flags=re.MULTILINE)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     _mark_coroutines()
+    app.connect("source-read", expand_page_patterns)
     app.connect("autodoc-process-signature", process_signature)
     app.connect("autodoc-process-docstring", process_docstring)
     app.connect("autodoc-skip-member", skip_member)
