@@ -16,8 +16,9 @@ It measures two requirements:
 2. GridFS: uploading a 64 MiB file (``upload_from_stream`` from a file-like
    object whose ``read`` takes its data from a generator of 1 MiB pieces, and
    ``open_upload_stream`` + ``write`` of 1 MiB pieces) and downloading it
-   (``open_download_stream`` + ``async for chunk`` / ``readchunk()``, and
-   ``download_to_stream`` to a sink that discards the data), with motorlike
+   (``open_download_stream`` + ``async for chunk`` / ``readchunk()``,
+   ``download_to_stream`` to a sink that discards the data, and
+   ``open_download_stream`` + ``read()`` of the whole file), with motorlike
    asyncio, Motor 3.7.1 and sync PyMongo's ``GridFSBucket``, against the
    embedded mongoeco server (``motorlike.testserver``) or ``--uri``.
 
@@ -54,11 +55,18 @@ Method
   PyMongo's own GridOut (Motor, sync PyMongo) get mongod's batches: when the
   driver leaves the chunk cursor's batch size to the server, it is set to 64
   chunks (16 MiB).  motorlike's GridOut, which its ``download_to_stream``
-  uses too, sets its own (``motorlike.motor_gridfs.CHUNK_BATCH_BYTES``).
+  uses too, sets its own: a window (``motorlike.motor_gridfs.WINDOW_BYTES``,
+  4 MiB), which is also what its GridIn sends per insert.
 * "What if" rows change one motorlike setting inside the worker (never
-  motorlike's files) to show what it buys: the upload buffer
-  (``motorlike.motor_gridfs.UPLOAD_BUFFER_BYTES``, here set to PyMongo's own
-  48 MB) and the chunk batch (``CHUNK_BATCH_BYTES``).
+  motorlike's files) to show what it buys: the window (set to PyMongo's own
+  48 MB upload buffer, and to one chunk, motorlike's setting before windows),
+  and PyMongo's own decoding of a chunk batch (the reply and every chunk
+  decoded from it alive together) instead of motorlike's, which reads the
+  chunks out of the reply buffer one at a time.
+* The bound a row is held to ("within bound"): a streamed download a window
+  and 3 chunks, an upload two windows and 3 chunks (the chunks waiting and
+  the insert encoding them), a ``read()`` of the file the file itself and a
+  window and 3 chunks (the window's size as that row's process has it).
 * Figures are the median over ``--repeat`` runs (default 3); the "worst run"
   column is the largest growth of any run, RSS or traced.
 
@@ -96,10 +104,10 @@ UPLOAD_BUCKET = "memup"
 DOWNLOAD_BUCKET = "memdown"
 MONGOD_BATCH_CHUNKS = (16 * MiB) // (CHUNK_SIZE + 64)  # 64: what a mongod puts in a 16 MiB batch
 TWO_BATCHES = 2.0
-# "Within a few chunk sizes": at most five (1.25 MiB). An upload holds the
-# chunk being sent, its encoded insert and the wire message, a download the
-# batch's reply and the chunk decoded from it, plus the allocator's slack.
-FEW_CHUNKS = 5.0
+# The bound of a GridFS row beyond its windows: a few chunks (the chunk being
+# read or written, the one decoded from the batch, the allocator's slack).
+FEW_CHUNKS = 3.0
+WINDOW = 4 * MiB  # motorlike.motor_gridfs.WINDOW_BYTES by default
 
 SIZES = {
     "full": {"huge_count": 1_000_000, "gridfs_mib": 64, "repeat": 3},
@@ -124,7 +132,16 @@ GRIDFS_METHODS = {
     "upload_write": "open_upload_stream + write(1 MiB piece) ... + close",
     "download_iter": "open_download_stream + async for chunk (sync: readchunk() loop)",
     "download_to_stream": "download_to_stream(file id, sink that discards)",
+    "download_read": "open_download_stream + read() of the whole file",
 }
+
+
+def _bound_bytes(method: str, window: int, size: int) -> float:
+    """What a row of ``method`` may grow by: its windows and FEW_CHUNKS chunks (and the result of a read)."""
+    window_chunks = max(1, window // CHUNK_SIZE)  # whole chunks per request, as motorlike counts them
+    windows = 2 if method.startswith("upload") else 1
+    extra = size if method == "download_read" else 0
+    return (windows * window_chunks + FEW_CHUNKS) * CHUNK_SIZE + extra
 
 
 def _gridfs_cases():
@@ -136,14 +153,15 @@ def _gridfs_cases():
             if method.startswith("download"):
                 settings["default_chunk_batch"] = MONGOD_BATCH_CHUNKS
             cases.append(("%s/%s" % (method, driver), driver, method, settings, ""))
-    pymongo_buffer = "what if: UPLOAD_BUFFER_BYTES = 48 MB (PyMongo's own buffer)"
+    pymongo_buffer = "what if: WINDOW_BYTES = 48 MB (PyMongo's own upload buffer)"
     for method in ("upload_from_stream", "upload_write"):
         cases.append(("%s/motorlike/pymongo_buffer" % method, "motorlike", method,
-                      {"upload_buffer": 48_000_000}, pymongo_buffer))
-    for mib in (1, 4):
-        cases.append(("download_iter/motorlike/batch%dm" % mib, "motorlike", "download_iter",
-                      {"chunk_batch_bytes": mib * MiB, "default_chunk_batch": MONGOD_BATCH_CHUNKS},
-                      "what if: CHUNK_BATCH_BYTES = %d MiB (%d chunks)" % (mib, mib * MiB // CHUNK_SIZE)))
+                      {"window": 48_000_000}, pymongo_buffer))
+    one_chunk = "what if: WINDOW_BYTES = 255 KiB (a chunk per request, as before windows)"
+    for method in ("upload_write", "download_iter", "download_read"):
+        cases.append(("%s/motorlike/one_chunk" % method, "motorlike", method, {"window": CHUNK_SIZE}, one_chunk))
+    cases.append(("download_iter/motorlike/pymongo_decoding", "motorlike", "download_iter", {"pymongo_decoding": True},
+                  "what if: PyMongo decodes each batch (its reply and chunks alive together)"))
     return cases
 
 
@@ -358,11 +376,15 @@ class Sink:
 
 def _apply_settings(settings: dict) -> None:
     """The worker-only changes of a case: mongod-like batches and "what if" settings."""
-    if settings.get("upload_buffer") or settings.get("chunk_batch_bytes"):
+    if settings.get("window") or settings.get("pymongo_decoding"):
         import motorlike.motor_gridfs as motor_gridfs
 
-        motor_gridfs.UPLOAD_BUFFER_BYTES = settings.get("upload_buffer", motor_gridfs.UPLOAD_BUFFER_BYTES)
-        motor_gridfs.CHUNK_BATCH_BYTES = settings.get("chunk_batch_bytes", motor_gridfs.CHUNK_BATCH_BYTES)
+        motor_gridfs.WINDOW_BYTES = settings.get("window", motor_gridfs.WINDOW_BYTES)
+        if settings.get("pymongo_decoding"):
+            def _unparsed(*args, **kwargs):
+                raise motor_gridfs._Unparsed("what if")
+
+            motor_gridfs._cursor_reply_over_buffer = _unparsed
     if settings.get("default_chunk_batch"):
         from gridfs.synchronous.grid_file import GridOutChunkIterator
 
@@ -409,6 +431,9 @@ async def _gridfs_async(client_cls, bucket_cls, spec: dict, meter: Meter) -> dic
             sink = Sink()
             await bucket.download_to_stream(ObjectId(spec["file_id"]), sink)
             result["count"] = sink.count
+        elif method == "download_read":
+            grid_out = await bucket.open_download_stream(ObjectId(spec["file_id"]))
+            result["count"] = len(await grid_out.read())
         else:
             raise ValueError("unknown method %r" % method)
         result.update(meter.stop())
@@ -456,6 +481,9 @@ def _gridfs_sync(client_cls, bucket_cls, spec: dict, meter: Meter) -> dict:
             sink = Sink()
             bucket.download_to_stream(ObjectId(spec["file_id"]), sink)
             result["count"] = sink.count
+        elif method == "download_read":
+            grid_out = bucket.open_download_stream(ObjectId(spec["file_id"]))
+            result["count"] = len(grid_out.read())
         else:
             raise ValueError("unknown method %r" % method)
         result.update(meter.stop())
@@ -743,22 +771,29 @@ def _cursor_section(cur: dict, meta: dict, findings: list) -> list:
 def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
     size_mib = gfs["size"] // MiB
     cases = gfs["cases"]
+    window = meta.get("window_bytes", WINDOW)
     lines = ["## GridFS, a %d MiB file (%s, chunks of 255 KiB)" % (size_mib, gfs["server"]), ""]
     lines.append(
         "Downloads through PyMongo's own GridOut get a mongod's batches, %d chunks (16 MiB), where the driver "
-        "leaves the chunk cursor's batch size to the server; motorlike's GridOut asks for `CHUNK_BATCH_BYTES` "
-        "(%s) itself, and its GridIn sends chunks once `UPLOAD_BUFFER_BYTES` (%s) wait.  A \"what if\" row "
-        "changes one setting in its own process only.  Figures in parentheses are in chunk sizes.  RSS can exceed "
-        "traced memory when freed blocks stay with the allocator (in another thread's malloc arena, say); the "
-        "\"worst run\" column shows such outliers." % (
-            MONGOD_BATCH_CHUNKS, _size_text(meta["chunk_batch_bytes"]), _size_text(meta["upload_buffer_bytes"])))
+        "leaves the chunk cursor's batch size to the server; motorlike's GridOut asks for a window "
+        "(`WINDOW_BYTES`, %s) per batch itself, and its GridIn sends a window per insert.  A \"what if\" "
+        "row changes one setting in its own process only.  \"Within bound\": a streamed download may grow by a "
+        "window and %d chunks, an upload by two windows and %d chunks, a `read()` by the file and a window and %d "
+        "chunks (PyMongo's and Motor's rows are held to motorlike's bound).  Figures in parentheses are in chunk "
+        "sizes.  RSS can exceed traced memory when freed blocks stay with the allocator (in another thread's malloc "
+        "arena, say); the \"worst run\" column shows such outliers." % (
+            MONGOD_BATCH_CHUNKS, _size_text(window), FEW_CHUNKS, FEW_CHUNKS, FEW_CHUNKS))
     lines.append("")
     header = [
         "operation", "driver", "setting", "time (s)", "RSS growth, MiB (chunks)", "traced growth, MiB (chunks)",
-        "worst run (chunks)", "within %d chunks" % FEW_CHUNKS,
+        "worst run (chunks)", "bound (chunks)", "within bound",
     ]
     lines.append("| " + " | ".join(header) + " |")
-    lines.append("|---|---|---|" + "---:|" * 4 + "---|")
+    lines.append("|---|---|---|" + "---:|" * 5 + "---|")
+
+    def bound(s: dict) -> float:
+        return _bound_bytes(s["method"], s["settings"].get("window", window), gfs["size"])
+
     for s in cases.values():
         leading = ["`%s`" % s["method"], DRIVER_LABELS[s["driver"]], s["note"] or "as is"]
         if not s.get("n"):
@@ -767,7 +802,7 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         worst = _worst(s, CHUNK_SIZE)
         lines.append("| " + " | ".join(leading + [
             "%.2f" % s["seconds"], _cell(s["rss_peak"], CHUNK_SIZE), _cell(s["trace_peak"], CHUNK_SIZE),
-            "%.0f" % worst, "yes" if worst <= FEW_CHUNKS else "**no**",
+            "%.0f" % worst, "%.0f" % (bound(s) / CHUNK_SIZE), "yes" if worst * CHUNK_SIZE <= bound(s) else "**no**",
         ]) + " |")
     lines.append("")
     lines.append("Operations: " + "; ".join("`%s`: %s" % kv for kv in GRIDFS_METHODS.items()) + ".")
@@ -781,10 +816,6 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         s = cases.get(case, {})
         return "-" if not s.get("n") else "%.2f s" % s["seconds"]
 
-    def traced(case):
-        s = cases.get(case, {})
-        return "-" if not s.get("n") else "%.0f MiB" % (s["trace_peak"] / MiB)
-
     plain = [c for c, s in cases.items() if s["driver"] == "motorlike" and not s["note"]]
     if not plain:
         return lines
@@ -793,11 +824,15 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         "(`upload_from_stream`) and %s (`write`), Motor %s and %s, PyMongo %s and %s.  PyMongo's GridIn, which "
         "Motor uses, collects chunk documents until 48 MB (its `_UPLOAD_BUFFER_SIZE`, the maximum message size) "
         "before one `insert_many` that encodes them all at once, so it peaks near twice the smaller of the file "
-        "and 48 MB; motorlike's sends them once `UPLOAD_BUFFER_BYTES` wait (%s and %s, against %s and %s with "
-        "PyMongo's buffer, which peaks at %s and %s chunks).  Downloads: motorlike's `open_download_stream` + "
-        "`async for` peaks at %s chunks and its `download_to_stream` at %s, against %s and %s (Motor) and %s and "
-        "%s (PyMongo) with a mongod's 16 MiB batches; a batch's reply and the chunks decoded from it are alive "
-        "together, so batches of 1 MiB give %s chunks and of 4 MiB %s (%s, %s, against %s as is)." % (
+        "and 48 MB; motorlike's sends a window per insert, so it holds the window's chunks and their encoded "
+        "insert (%s and %s, against %s and %s with PyMongo's buffer, which peaks at %s and %s chunks, and %s for "
+        "`write` with a chunk per insert).  Downloads: motorlike's `open_download_stream` + `async for` peaks at "
+        "%s chunks and its `download_to_stream` at %s, against %s and %s (Motor) and %s and %s (PyMongo) with a "
+        "mongod's 16 MiB batches.  PyMongo decodes a batch's reply whole, so the reply and every chunk decoded from "
+        "it are alive together (what if: %s chunks); motorlike reads the chunks out of the reply buffer one at a "
+        "time.  A chunk per request (what if) holds %s chunks and takes %s against %s.  `read()` of the whole "
+        "file: motorlike %s chunks (the file is %d), Motor %s, PyMongo %s, which keep every chunk until they join "
+        "them into the result." % (
             size_mib,
             chunks("upload_from_stream/motorlike"), chunks("upload_write/motorlike"),
             chunks("upload_from_stream/motor"), chunks("upload_write/motor"),
@@ -805,15 +840,17 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
             seconds("upload_from_stream/motorlike"), seconds("upload_write/motorlike"),
             seconds("upload_from_stream/motorlike/pymongo_buffer"), seconds("upload_write/motorlike/pymongo_buffer"),
             chunks("upload_from_stream/motorlike/pymongo_buffer"), chunks("upload_write/motorlike/pymongo_buffer"),
+            seconds("upload_write/motorlike/one_chunk"),
             chunks("download_iter/motorlike"), chunks("download_to_stream/motorlike"),
             chunks("download_iter/motor"), chunks("download_to_stream/motor"),
             chunks("download_iter/pymongo"), chunks("download_to_stream/pymongo"),
-            chunks("download_iter/motorlike/batch1m"), chunks("download_iter/motorlike/batch4m"),
-            seconds("download_iter/motorlike/batch1m"), seconds("download_iter/motorlike/batch4m"),
-            seconds("download_iter/motorlike")))
-    ok = all((_worst(cases[c], CHUNK_SIZE) or 1e9) <= FEW_CHUNKS for c in plain)
-    text += "  motorlike as it is %s \"within a few chunk sizes\" (at most %d in every run, RSS and traced)." % (
-        "meets" if ok else "does NOT meet", FEW_CHUNKS)
+            chunks("download_iter/motorlike/pymongo_decoding"),
+            chunks("download_iter/motorlike/one_chunk"), seconds("download_iter/motorlike/one_chunk"),
+            seconds("download_iter/motorlike"),
+            chunks("download_read/motorlike"), gfs["size"] // CHUNK_SIZE,
+            chunks("download_read/motor"), chunks("download_read/pymongo")))
+    ok = all((_worst(cases[c], CHUNK_SIZE) or 1e9) * CHUNK_SIZE <= bound(cases[c]) for c in plain)
+    text += "  motorlike as it is %s its bounds in every run (RSS and traced)." % ("keeps within" if ok else "does NOT keep within")
     findings.append(text)
     return lines
 
@@ -898,8 +935,7 @@ def main(argv=None) -> int:
             "cpu_model": harness.cpu_model(),
             "loadavg": harness.loadavg(),
             "versions": _versions(),
-            "chunk_batch_bytes": motor_gridfs.CHUNK_BATCH_BYTES,
-            "upload_buffer_bytes": motor_gridfs.UPLOAD_BUFFER_BYTES,
+            "window_bytes": motor_gridfs.WINDOW_BYTES,
             "repeat": repeat,
             "quick": args.quick,
             "sizes": sizes,

@@ -42,6 +42,7 @@ import os
 import platform
 import resource
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench.*, motorlike: this tree
@@ -77,8 +78,13 @@ WORKLOADS = {
     ),
     "gridfs_upload": ("MiB/s", "MiB", "GridFS upload_from_stream of 16 MiB"),
     "gridfs_download": ("MiB/s", "MiB", "GridFS open_download_stream + read of 16 MiB"),
+    "gridfs_upload_busy": ("MiB/s", "MiB", "GridFS upload of 16 MiB while 30 other tasks (threads) run find_one"),
+    "gridfs_download_busy": ("MiB/s", "MiB", "GridFS download of 16 MiB while 30 other tasks (threads) run find_one"),
 }
-GRIDFS_WORKLOADS = ["gridfs_upload", "gridfs_download"]
+GRIDFS_WORKLOADS = ["gridfs_upload", "gridfs_download", "gridfs_upload_busy", "gridfs_download_busy"]
+# The GridFS workloads "_busy": so many tasks (threads for PyMongo) run
+# find_one one after another for as long as the GridFS calls are timed.
+BUSY_TASKS = 30
 
 # Operation counts per worker: calls (find_one/insert_one/concurrent: ops;
 # insert_many: calls of 1,000; find_*: passes over 10,000; gridfs: files).
@@ -92,6 +98,8 @@ SIZES = {
         "concurrent_find_one": 30,  # per task, x100 tasks
         "gridfs_upload": 3,
         "gridfs_download": 3,
+        "gridfs_upload_busy": 3,
+        "gridfs_download_busy": 3,
     },
     # mongoeco is an in-memory server in Python: keep its data small
     "mongoeco": {
@@ -103,6 +111,8 @@ SIZES = {
         "concurrent_find_one": 5,
         "gridfs_upload": 2,
         "gridfs_download": 2,
+        "gridfs_upload_busy": 2,
+        "gridfs_download_busy": 2,
     },
     "quick": {
         "find_one": 200,
@@ -113,6 +123,8 @@ SIZES = {
         "concurrent_find_one": 2,
         "gridfs_upload": 1,
         "gridfs_download": 1,
+        "gridfs_upload_busy": 1,
+        "gridfs_download_busy": 1,
     },
 }
 
@@ -210,18 +222,31 @@ async def _async_workload(client_cls, bucket_cls, spec) -> dict:
             bucket = bucket_cls(db, bucket_name=bucket_name)
             data = os.urandom(GRIDFS_SIZE)
             await bucket.upload_from_stream("warmup", b"x" * 1024)
-            if name == "gridfs_upload":
+            ids = [] if name.startswith("gridfs_upload") else [
+                await bucket.upload_from_stream("f%d" % k, data) for k in range(n)]
+            busy = {"on": name.endswith("_busy"), "calls": 0}
+
+            async def background() -> None:
+                coll = db[SMALL_COLL]
+                while busy["on"]:
+                    await coll.find_one({"_id": busy["calls"] % SMALL_COUNT})
+                    busy["calls"] += 1
+
+            tasks = [asyncio.ensure_future(background()) for _ in range(BUSY_TASKS if busy["on"] else 0)]
+            try:
+                await asyncio.sleep(0.05 if tasks else 0)  # the background tasks under way
                 with timer:
-                    for k in range(n):
-                        await bucket.upload_from_stream("f%d" % k, data)
-            else:
-                ids = [await bucket.upload_from_stream("f%d" % k, data) for k in range(n)]
-                with timer:
+                    if not ids:
+                        for k in range(n):
+                            await bucket.upload_from_stream("f%d" % k, data)
                     for file_id in ids:
                         grid_out = await bucket.open_download_stream(file_id)
                         got = await grid_out.read()
                         if len(got) != GRIDFS_SIZE:
                             raise RuntimeError("downloaded %d bytes" % len(got))
+            finally:
+                busy["on"] = False
+                await asyncio.gather(*tasks)
             units = n * GRIDFS_SIZE / (1024 * 1024)
         else:
             raise ValueError("unknown workload %r" % name)
@@ -313,17 +338,34 @@ def _sync_workload(client_cls, bucket_cls, spec) -> dict:
             bucket = bucket_cls(db, bucket_name=bucket_name)
             data = os.urandom(GRIDFS_SIZE)
             bucket.upload_from_stream("warmup", b"x" * 1024)
-            if name == "gridfs_upload":
+            ids = [] if name.startswith("gridfs_upload") else [
+                bucket.upload_from_stream("f%d" % k, data) for k in range(n)]
+            stop = threading.Event()
+
+            def background() -> None:
+                coll = db[SMALL_COLL]
+                calls = 0
+                while not stop.is_set():
+                    coll.find_one({"_id": calls % SMALL_COUNT})
+                    calls += 1
+
+            threads = [threading.Thread(target=background) for _ in range(BUSY_TASKS if name.endswith("_busy") else 0)]
+            for thread in threads:
+                thread.start()
+            try:
+                time.sleep(0.05 if threads else 0)
                 with timer:
-                    for k in range(n):
-                        bucket.upload_from_stream("f%d" % k, data)
-            else:
-                ids = [bucket.upload_from_stream("f%d" % k, data) for k in range(n)]
-                with timer:
+                    if not ids:
+                        for k in range(n):
+                            bucket.upload_from_stream("f%d" % k, data)
                     for file_id in ids:
                         got = bucket.open_download_stream(file_id).read()
                         if len(got) != GRIDFS_SIZE:
                             raise RuntimeError("downloaded %d bytes" % len(got))
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
             units = n * GRIDFS_SIZE / (1024 * 1024)
         else:
             raise ValueError("unknown workload %r" % name)
