@@ -227,6 +227,7 @@ def output_matches(expected: str, got: str) -> bool:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.no_server
 def test_the_docs_have_examples():
     pages = {example.page for example in EXAMPLES}
     assert "README.md" in pages and len(PROGRAMS) >= 20, sorted(pages)
