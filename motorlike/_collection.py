@@ -134,7 +134,18 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     @pymongo_parameters(Cursor.__init__, skip=2)
     def find(self, *args: Any, **kwargs: Any) -> AgnosticCursor[_DocumentType]:
-        """Query the collection; returns a cursor at once, nothing is sent until first use."""
+        """Query the collection: a cursor, returned at once (no ``await``).
+
+        Nothing is sent until the cursor is first read::
+
+            cursor = collection.find({"status": "A"}).sort("qty", -1).limit(20)
+            async for document in cursor:
+                print(document)
+            first_ten = await collection.find().to_list(10)
+
+        The arguments are those of PyMongo's ``Collection.find``
+        (https://pymongo.readthedocs.io/en/stable/api/pymongo/collection.html#pymongo.collection.Collection.find).
+        """
         args, kwargs = unwrap_arguments(args, kwargs)
         return generated_class(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
 
@@ -146,7 +157,17 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     @pymongo_parameters(Collection.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
-        """Run an aggregation; a latent cursor, nothing is sent until first use."""
+        """Run an aggregation pipeline: a cursor, returned at once (no ``await``).
+
+        The command is sent when the cursor is first read, so a bad pipeline
+        raises there (Motor 2.x returned the same kind of cursor)::
+
+            pipeline = [{"$group": {"_id": "$status", "total": {"$sum": "$qty"}}}]
+            async for group in collection.aggregate(pipeline):
+                print(group["_id"], group["total"])
+
+        The arguments are those of PyMongo's ``Collection.aggregate``.
+        """
         return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
 
     @pymongo_parameters(Collection.aggregate_raw_batches)

@@ -240,11 +240,17 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         return self._hand_out(taken)[0] if taken else None
 
     def to_list(self, length: int | None = None) -> Any:
-        """A future of a list of up to ``length`` documents (all if None).
+        """Up to ``length`` documents (all if None), as a list: ``await`` it.
+
+        ::
+
+            documents = await collection.find({"qty": {"$gt": 5}}).to_list(100)
+            everything = await collection.find().to_list()
 
         Documents already buffered are used first; the rest is fetched in a
         single worker call however many batches it takes. A caller that stops
         waiting takes nothing: the next read gets every document, in order.
+        Raises InvalidOperation on a tailable cursor (it never ends).
         """
         _validate_length(length)
         delegate = self.delegate

@@ -37,6 +37,7 @@ import types
 import warnings
 from typing import Any, Callable
 
+from motorlike import _docstrings
 from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future, run_locked
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
@@ -156,22 +157,86 @@ def _pymongo_member(cls: type, name: str) -> Any:
     return inspect.getattr_static(delegate_class, name, None)
 
 
-def _describe(function: Callable[..., Any], cls: type, attr_name: str, pymongo_name: str, doc: str | None) -> None:
-    """Give a generated method PyMongo's signature and documentation."""
+def _framework_class_names(framework: Any) -> dict[str, str]:
+    """PyMongo class name -> this framework's class name, for signatures."""
+    names: dict[str, str] = {}
+    for pymongo_class, declaration in list(_wrapper_declarations.items()):
+        motor_name = framework.CLASS_PREFIX + getattr(declaration, "__motor_class_name__", declaration.__name__)
+        pending = [pymongo_class]
+        while pending:  # subclasses too: CollectionChangeStream is a ChangeStream
+            klass = pending.pop()
+            if klass is pymongo_class or klass not in _wrapper_declarations:
+                names.setdefault(klass.__name__, motor_name)
+                pending.extend(klass.__subclasses__())
+    return names
+
+
+def _coroutine_names() -> set[str]:
+    """Names of every coroutine method of every declaration (for examples)."""
+    names: set[str] = set()
+    for declaration in list(_wrapper_declarations.values()):
+        for klass in declaration.__mro__:
+            for name, value in vars(klass).items():
+                if isinstance(value, AsyncCall) or inspect.iscoroutinefunction(value) or is_async_method(value):
+                    names.add(name)
+    return names
+
+
+def _describe(
+    function: Callable[..., Any],
+    cls: type,
+    attr_name: str,
+    pymongo_name: str,
+    doc: str | None,
+    framework: Any,
+    *,
+    coroutine: bool = False,
+    wrap: bool = False,
+) -> None:
+    """Name a generated method, and give it a signature and documentation for
+    motorlike's API (see motorlike._docstrings)."""
     function.__name__ = attr_name
-    function.__qualname__ = f"{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
+    motor_name = getattr(cls, "__motor_class_name__", cls.__name__)
+    function.__qualname__ = f"{framework.CLASS_PREFIX}{motor_name}.{attr_name}"
     member = _pymongo_member(cls, pymongo_name)
     if isinstance(member, (staticmethod, classmethod)):
         member = member.__func__
-    if doc is not None:
-        function.__doc__ = doc
-    elif member is not None:
-        function.__doc__ = getattr(member, "__doc__", None)
+    signature = None
     if callable(member):
         try:
-            function.__signature__ = inspect.signature(member)  # type: ignore[attr-defined]
+            signature = inspect.signature(member)
         except (TypeError, ValueError):
             pass
+    if signature is not None:
+        class_names = _framework_class_names(framework)
+        parameters = [
+            parameter.replace(annotation=_docstrings.motorlike_annotation(parameter.annotation, class_names))
+            if parameter.annotation is not inspect.Parameter.empty
+            else parameter
+            for parameter in signature.parameters.values()
+        ]
+        returns = signature.return_annotation
+        if wrap and returns is not inspect.Signature.empty:
+            returns = _docstrings.motorlike_annotation(returns, class_names)
+        signature = signature.replace(parameters=parameters, return_annotation=returns)
+        function.__signature__ = signature  # type: ignore[attr-defined]
+    if doc is not None:
+        function.__doc__ = doc
+    elif coroutine:
+        returns_text = None
+        if signature is not None and signature.return_annotation is not inspect.Signature.empty:
+            returns_text = str(signature.return_annotation)
+        function.__doc__ = _docstrings.coroutine_doc(
+            cls,
+            attr_name,
+            getattr(cls, "__delegate_class__", None),
+            pymongo_name,
+            getattr(member, "__doc__", None),
+            returns_text,
+            _coroutine_names(),
+        )
+    elif member is not None:
+        function.__doc__ = getattr(member, "__doc__", None)
 
 
 def pymongo_parameters(
@@ -268,7 +333,7 @@ class AsyncCall(MotorAttributeFactory):
             inspect.markcoroutinefunction(call_on_worker)
         if run is not None:
             call_on_worker.__name__ = attr_name
-            call_on_worker.__qualname__ = f"{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
+            call_on_worker.__qualname__ = f"{framework.CLASS_PREFIX}{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
             call_on_worker.__doc__ = self.doc or run.__doc__
             signature = inspect.signature(run)
             parameters = list(signature.parameters.values())
@@ -276,7 +341,7 @@ class AsyncCall(MotorAttributeFactory):
                 parameters=[parameters[0].replace(name="self"), *parameters[1:]]
             )
         else:
-            _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc)
+            _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc, framework, coroutine=True, wrap=self.wrap)
         return call_on_worker
 
 
@@ -334,7 +399,7 @@ class DelegateMethod(MotorAttributeFactory):
             result = getattr(self.delegate, pymongo_name)(*args, **kwargs)
             return wrap(self, result) if wrap is not None else result
 
-        _describe(call, cls, attr_name, pymongo_name, self.doc)
+        _describe(call, cls, attr_name, pymongo_name, self.doc, framework, wrap=self.wrap)
         return call
 
 
@@ -358,7 +423,7 @@ class BackgroundMethod(MotorAttributeFactory):
                 method = functools.partial(method, **kwargs)
             return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None, framework=framework)
 
-        _describe(call_in_background, cls, attr_name, pymongo_name, self.doc)
+        _describe(call_in_background, cls, attr_name, pymongo_name, self.doc, framework)
         signature = getattr(call_in_background, "__signature__", None)
         if signature is not None:
             call_in_background.__signature__ = signature.replace(return_annotation="BackgroundCall")  # type: ignore[attr-defined]
@@ -375,7 +440,7 @@ class MotorCursorChainingMethod(MotorAttributeFactory):
             getattr(self.delegate, pymongo_name)(*args, **kwargs)
             return self
 
-        _describe(chain, cls, attr_name, pymongo_name, self.doc)
+        _describe(chain, cls, attr_name, pymongo_name, self.doc, framework)
         # The PyMongo signature is right but for what is returned.
         signature = getattr(chain, "__signature__", None)
         if signature is not None:

@@ -228,3 +228,37 @@ def test_mypy_sees_each_framework_module_as_a_framework(tmp_path) -> None:
     )
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and "frameworks_check.py:6:" in errors[0], result.stdout
+
+
+@pytest.mark.parametrize("module, prefix", [(motor_asyncio, "AsyncIO"), (motor_tornado, "")])
+def test_generated_coroutines_are_documented_for_motorlike(module, prefix: str) -> None:
+    collection_class = getattr(module, f"{prefix}MotorCollection")
+    client_class = getattr(module, f"{prefix}MotorClient")
+    insert_one = collection_class.insert_one
+    assert insert_one.__qualname__ == f"{prefix}MotorCollection.insert_one"
+    doc = insert_one.__doc__
+    assert doc.startswith("Insert a single document.")  # PyMongo's summary
+    assert "``await collection.insert_one(...)``" in doc
+    assert "pymongo.readthedocs.io/en/stable/api/pymongo/collection.html#pymongo.collection.Collection.insert_one" in doc
+    # PyMongo's examples, with the awaits motorlike needs and no synchronous call left.
+    assert ">>> result = await db.test.insert_one(" in doc
+    assert ">>> result = db.test.insert_one(" not in doc
+    start_session = inspect.signature(client_class.start_session)
+    assert start_session.return_annotation == f"{prefix}MotorClientSession"
+    find_one = inspect.signature(collection_class.find_one)
+    assert find_one.return_annotation == "_DocumentType | None"  # not a wrapped class: unchanged
+    get_collection = inspect.signature(getattr(module, f"{prefix}MotorDatabase").get_collection)
+    assert get_collection.return_annotation == f"{prefix}MotorCollection[_DocumentType]"
+
+
+def test_examples_get_await_and_async_for() -> None:
+    from motorlike import _docstrings
+
+    text = "  >>> for doc in db.test.find({}):\n  ...     print(doc)\n  >>> n = db.test.count_documents({})\n  >>> db.name"
+    converted = _docstrings.await_examples(text, {"count_documents", "find_one"})
+    assert converted.splitlines() == [
+        "  >>> async for doc in db.test.find({}):",
+        "  ...     print(doc)",
+        "  >>> n = await db.test.count_documents({})",
+        "  >>> db.name",
+    ]
