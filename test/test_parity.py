@@ -134,6 +134,10 @@ def test_generated_methods_carry_pymongo_signatures(framework: str) -> None:
     from pymongo.synchronous.collection import Collection
 
     cls = _generated(framework, core.AgnosticCollection)
+    def shape(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
     for name in ("insert_one", "find_one_and_update", "create_index", "with_options"):
-        assert inspect.signature(getattr(cls, name)) == inspect.signature(getattr(Collection, name)), name
-    assert getattr(cls, "insert_one").__doc__ == Collection.insert_one.__doc__
+        # PyMongo's parameters; annotations name motorlike's classes (a session).
+        assert shape(getattr(cls, name)) == shape(getattr(Collection, name)), name
+    assert getattr(cls, "insert_one").__doc__.startswith(Collection.insert_one.__doc__.split("\n")[0])
