@@ -385,3 +385,47 @@ def test_web_handlers_and_alias_are_documented(built_html):
     assert "class motorlike.web.GridFSHandler(" in _text(built_html / "api" / "web.html")
     assert "class motorlike.aiohttp.AIOHTTPGridFS(" in _text(built_html / "api" / "aiohttp.html")
     assert "motorlike.alias.install_motor_alias()" in _text(built_html / "api" / "alias.html")
+
+
+@pytest.mark.no_server
+def test_intersphinx_inventories_never_fail_the_build(monkeypatch, tmp_path):
+    """conf.py hands Sphinx local inventory files only: fresh, else cached, else none at all."""
+    if importlib.util.find_spec("sphinx") is None:
+        pytest.skip("sphinx is not installed (pip install -e '.[docs]')")
+    monkeypatch.setenv("MOTORLIKE_DOCS_OFFLINE", "1")
+    spec = importlib.util.spec_from_file_location("motorlike_doc_conf", DOC / "conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    monkeypatch.setattr(conf, "INVENTORY_CACHE", tmp_path)
+    monkeypatch.delenv("MOTORLIKE_DOCS_OFFLINE")
+
+    def unreachable(url, timeout):
+        raise OSError("no network")
+
+    monkeypatch.setattr(conf.urllib.request, "urlopen", unreachable)
+    assert conf._inventories() == {}  # offline, nothing cached: no intersphinx, no warning
+
+    (tmp_path / "pymongo.inv").write_bytes(b"# Sphinx inventory version 2\n")
+    assert conf._inventories() == {"pymongo": (conf.INVENTORIES["pymongo"], str(tmp_path / "pymongo.inv"))}
+
+    class Response:
+        def __init__(self, data):
+            self.data = data
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return False
+
+        def read(self):
+            return self.data
+
+    fresh = b"# Sphinx inventory version 2\n# Project: Python\n"
+    monkeypatch.setattr(conf.urllib.request, "urlopen", lambda url, timeout: Response(fresh))
+    assert set(conf._inventories()) == {"python", "pymongo"}
+    assert (tmp_path / "python.inv").read_bytes() == fresh
+    # an error page instead of an inventory is not cached
+    monkeypatch.setattr(conf.urllib.request, "urlopen", lambda url, timeout: Response(b"<html>"))
+    (tmp_path / "python.inv").unlink()
+    assert set(conf._inventories()) == {"pymongo"}
