@@ -15,9 +15,7 @@ from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
     ReadOnlyProperty,
-    generated_class,
     pymongo_parameters,
-    wrapper_for_framework,
 )
 
 
@@ -48,10 +46,6 @@ class AgnosticBaseProperties(AgnosticBase):
     def __hash__(self) -> int:
         return hash(self.delegate)
 
-    def wrap(self, obj: Any) -> Any:
-        """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
-        return wrapper_for_framework(self._framework)(self, obj)
-
     # Not iterable, as PyMongo's: without this, iter() would fall back to
     # __getitem__(0), (1) ... which names sub-databases/collections forever.
     # None (not a raising method) also keeps isinstance(x, Iterable) False.
@@ -64,7 +58,7 @@ class AgnosticBaseProperties(AgnosticBase):
         Arguments are those of PyMongo's ``watch``; nothing is sent until the
         stream is first used (``async with``, ``async for``, ``try_next``).
         """
-        return generated_class(AgnosticChangeStream, self._framework)(self, pipeline, kwargs)
+        return self._new(AgnosticChangeStream, self, pipeline, kwargs)
 
 
 def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeError:

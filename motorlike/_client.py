@@ -28,7 +28,6 @@ from motorlike.metaprogramming import (
     BackgroundMethod,
     DelegateMethod,
     ReadOnlyProperty,
-    generated_class,
     pymongo_parameters,
     wraps_pymongo,
 )
@@ -118,7 +117,7 @@ class AgnosticClient(AgnosticBaseProperties):
         return self[name]
 
     def __getitem__(self, name: str) -> AgnosticDatabase[_DocumentType]:
-        return generated_class(AgnosticDatabase, self._framework)(self, name)
+        return self._new(AgnosticDatabase, self, name)
 
 
 
@@ -171,7 +170,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
         return self[name]
 
     def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]:
-        return generated_class(AgnosticCollection, self._framework)(self, name)
+        return self._new(AgnosticCollection, self, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise _not_callable(self, self.name, type(self._client).__name__)
@@ -179,4 +178,4 @@ class AgnosticDatabase(AgnosticBaseProperties):
     @pymongo_parameters(Database.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Run a database-level aggregation; a latent cursor, nothing is sent until first use."""
-        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+        return self._new(AgnosticLatentCommandCursor, self, "aggregate", pipeline, *args, **kwargs)

@@ -17,7 +17,6 @@ from motorlike.metaprogramming import (
     AsyncCall,
     DelegateMethod,
     ReadOnlyProperty,
-    generated_class,
     pymongo_parameters,
     unwrap_arguments,
     wraps_pymongo,
@@ -147,13 +146,13 @@ class AgnosticCollection(AgnosticBaseProperties):
         (https://pymongo.readthedocs.io/en/stable/api/pymongo/collection.html#pymongo.collection.Collection.find).
         """
         args, kwargs = unwrap_arguments(args, kwargs)
-        return generated_class(AgnosticCursor, self._framework)(self.delegate.find(*args, **kwargs), self)
+        return self._new(AgnosticCursor, self.delegate.find(*args, **kwargs), self)
 
     @pymongo_parameters(Cursor.__init__, skip=2)
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> AgnosticRawBatchCursor[_DocumentType]:
         """Like :meth:`find`, but iterating yields raw BSON batches."""
         args, kwargs = unwrap_arguments(args, kwargs)
-        return generated_class(AgnosticRawBatchCursor, self._framework)(self.delegate.find_raw_batches(*args, **kwargs), self)
+        return self._new(AgnosticRawBatchCursor, self.delegate.find_raw_batches(*args, **kwargs), self)
 
     @pymongo_parameters(Collection.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
@@ -168,21 +167,19 @@ class AgnosticCollection(AgnosticBaseProperties):
 
         The arguments are those of PyMongo's ``Collection.aggregate``.
         """
-        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "aggregate", pipeline, *args, **kwargs)
+        return self._new(AgnosticLatentCommandCursor, self, "aggregate", pipeline, *args, **kwargs)
 
     @pymongo_parameters(Collection.aggregate_raw_batches)
     def aggregate_raw_batches(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:
         """Like :meth:`aggregate`, but iterating yields raw BSON batches."""
-        return generated_class(AgnosticLatentCommandCursor, self._framework)(
-            self, "aggregate_raw_batches", pipeline, *args, **kwargs
-        )
+        return self._new(AgnosticLatentCommandCursor, self, "aggregate_raw_batches", pipeline, *args, **kwargs)
 
     @pymongo_parameters(Collection.list_indexes)
     def list_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[MutableMapping[str, Any]]:
         """A cursor over the collection's index documents (use ``async for``)."""
-        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_indexes", *args, **kwargs)
+        return self._new(AgnosticLatentCommandCursor, self, "list_indexes", *args, **kwargs)
 
     @pymongo_parameters(Collection.list_search_indexes)
     def list_search_indexes(self, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[Mapping[str, Any]]:
         """A cursor over the collection's Atlas Search indexes."""
-        return generated_class(AgnosticLatentCommandCursor, self._framework)(self, "list_search_indexes", *args, **kwargs)
+        return self._new(AgnosticLatentCommandCursor, self, "list_search_indexes", *args, **kwargs)

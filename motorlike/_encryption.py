@@ -11,7 +11,6 @@ from motorlike._cursor import AgnosticCursor
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
-    generated_class,
     unwrap_arguments,
     wraps_pymongo,
 )
@@ -86,7 +85,7 @@ class AgnosticClientEncryption(AgnosticBase):
         """A cursor over all data keys in the key vault."""
         framework = self._framework
         cursor = await framework.submit(self.get_io_loop(), self.delegate.get_keys, (), {})
-        return generated_class(AgnosticCursor, self._framework)(cursor, self._key_vault_collection())
+        return self._new(AgnosticCursor, cursor, self._key_vault_collection())
 
     async def create_encrypted_collection(
         self, database: AgnosticDatabase, name: str, encrypted_fields: Mapping[str, Any], **kwargs: Any

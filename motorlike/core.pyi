@@ -69,7 +69,6 @@ _DocumentType = TypeVar("_DocumentType", bound=Mapping[str, Any], default=dict[s
 
 class AgnosticBaseProperties(AgnosticBase, Generic[_DocumentType]):
     def __hash__(self) -> int: ...  # type: ignore[override]
-    def wrap(self, obj: Any) -> Any: ...
     def watch(
         self,
         pipeline: Sequence[Mapping[str, Any]] | None = ...,

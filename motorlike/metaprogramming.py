@@ -116,6 +116,19 @@ class AgnosticBase:
     def __init__(self, delegate: Any) -> None:
         self.delegate = delegate
 
+    def _new(self, declaration: type, *args: Any, **kwargs: Any) -> Any:
+        """A new object of ``declaration``'s class for this object's framework.
+
+        How motorlike builds its objects from one another (a database from a
+        client, a cursor from a collection ...); a PyMongo object a call
+        returns goes through :meth:`wrap`, to the same classes.
+        """
+        return generated_class(declaration, self._framework)(*args, **kwargs)
+
+    def wrap(self, obj: Any) -> Any:
+        """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
+        return wrapper_for_framework(self._framework)(self, obj)
+
     def __class_getitem__(cls, document_type: Any) -> Any:
         """``AsyncIOMotorCollection[dict[str, Any]]`` in annotations and aliases, as in Motor 3."""
         return types.GenericAlias(cls, document_type)
