@@ -18,9 +18,9 @@ the expected output of the program just before it (``...`` matches
 anything, whitespace differences do not count). In reStructuredText the
 comment is ``.. example: requires transactions`` and so on.
 
-Pages this project's documentation work does not own (see
-:data:`UNMARKED_FRAGMENTS`) show excerpts without markers; their blocks are
-reported as skipped with the reason given there.
+Two pages show excerpts without markers: ``doc/gridfs.md``'s blocks run
+in order as one program (:data:`EXCERPT_PAGES`), and ``doc/architecture.md``'s
+one block is reported as skipped (:data:`UNMARKED_FRAGMENTS`).
 
 The second half builds the documentation with Sphinx, warnings as errors
 (``-W --keep-going``), offline, and checks what the API reference shows.
@@ -47,9 +47,29 @@ EXAMPLE_TIMEOUT = 120
 
 #: Pages whose blocks are excerpts, with no markers of their own.
 UNMARKED_FRAGMENTS = {
-    "doc/gridfs.md": "an excerpt of a GridFS program (top-level await, names from the text); "
-    "doc/tutorial-gridfs.md runs the same calls",
     "doc/architecture.md": "an excerpt of a declaration class in motorlike/, not a program",
+}
+
+#: Pages whose blocks are excerpts of one program, with no markers of their
+#: own: they run in order as one program, with top-level ``await``, after a
+#: prelude defining the names the text uses, and with a client made without
+#: a URI pointed at the test server.
+EXCERPT_PAGES = {
+    "doc/gridfs.md": """
+import io
+
+import aiohttp.web
+import tornado.web
+from bson import ObjectId
+
+
+async def pieces():
+    for number in range(3):
+        yield bytes([number]) * 300_000
+
+
+sink = io.BytesIO()
+""",
 }
 
 
@@ -179,10 +199,13 @@ def all_examples() -> list[Example]:
 
 
 def programs(examples: list[Example]) -> list[list[Example]]:
-    """Examples grouped into programs: a block and the ``continue`` blocks after it."""
+    """Examples grouped into programs: a block and the ``continue`` blocks after it
+    (every block of an :data:`EXCERPT_PAGES` page is one program)."""
     grouped: list[list[Example]] = []
     for example in examples:
-        if example.continues:
+        if example.page in EXCERPT_PAGES and grouped and grouped[-1][0].page == example.page:
+            grouped[-1].append(example)
+        elif example.continues:
             assert grouped and grouped[-1][0].page == example.page, f"{example.id}: 'continue' with nothing before it"
             grouped[-1].append(example)
         else:
@@ -201,8 +224,34 @@ def with_test_server(source: str, uri: str) -> str:
     return source
 
 
+def excerpt_program(page: str, source: str, uri: str) -> str:
+    """SOURCE (excerpts of PAGE, top-level await) as a script, after the page's prelude."""
+    source = re.sub(r"(Motor\w*Client)\(\)", lambda match: f"{match.group(1)}({uri!r})", source)
+    return textwrap.dedent(
+        f"""
+        import ast
+        import asyncio
+
+        namespace = {{"__name__": "__main__"}}
+        exec(compile({EXCERPT_PAGES[page]!r}, "prelude", "exec"), namespace)
+
+
+        async def main():
+            code = compile({source!r}, {page!r}, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            result = eval(code, namespace)
+            if result is not None:
+                await result
+
+
+        asyncio.run(main())
+        """
+    )
+
+
 def run_program(blocks: list[Example], uri: str, workdir: Path) -> subprocess.CompletedProcess:
     source = "\n".join(with_test_server(block.source, uri) for block in blocks)
+    if blocks[0].page in EXCERPT_PAGES:
+        source = excerpt_program(blocks[0].page, source, uri)
     script = workdir / "example.py"
     script.write_text(source, encoding="utf-8")
     env = dict(os.environ, MOTORLIKE_TEST_URI=uri, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
@@ -239,6 +288,8 @@ def test_example_connects_through_the_placeholder(blocks):
     """A runnable example reaches the server only through the URI the test replaces."""
     if any(block.fragment for block in blocks):
         pytest.skip("fragment")
+    if blocks[0].page in EXCERPT_PAGES:
+        pytest.skip("excerpts: a client without a URI is pointed at the test server")
     source = "".join(block.source for block in blocks)
     assert "27017" not in source.replace(PLACEHOLDER_URI, ""), (
         f"{blocks[0].id}: connect with the literal {PLACEHOLDER_URI!r}, which the test points at the test server"
