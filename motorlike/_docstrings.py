@@ -118,3 +118,17 @@ def motorlike_annotation(annotation: Any, class_names: dict[str, str]) -> Any:
         return class_names.get(match["name"], match[0])
 
     return re.sub(r"\b(?:[a-z_][\w]*\.)*(?P<name>[A-Z]\w*)", replace, annotation)
+
+
+def with_pymongo_parameters(doc: str | None, pymongo_doc: str | None) -> str | None:
+    """``doc`` followed by the parameter list of PyMongo's ``pymongo_doc``
+    (from its first ``:param``), for hand-written methods that forward their
+    arguments to PyMongo."""
+    if not pymongo_doc:
+        return doc
+    pymongo_doc = inspect.cleandoc(pymongo_doc)
+    start = pymongo_doc.find(":param ")
+    if start < 0:
+        return doc
+    own = inspect.cleandoc(doc) if doc else ""
+    return f"{own}\n\nThe parameters, as PyMongo documents them:\n\n{pymongo_doc[start:]}".strip()

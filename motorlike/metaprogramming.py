@@ -277,6 +277,7 @@ def pymongo_parameters(
         first = next(iter(own.parameters.values()))
         function.__signature__ = own.replace(parameters=[first, *parameters])  # type: ignore[attr-defined]
         function.__pymongo_parameters__ = source  # type: ignore[attr-defined]
+        function.__doc__ = _docstrings.with_pymongo_parameters(function.__doc__, source.__doc__)
         return function
 
     return decorate

@@ -48,6 +48,7 @@ from motorlike.metaprogramming import (
     _wrapper_declarations,
     create_class_with_framework,
     declaration_for,
+    generated_class,
 )
 
 from synchro._loop import FRAMEWORKS, LoopThread, loop_thread
@@ -197,8 +198,13 @@ class _SyncContextManager:
         return getattr(self._manager, name)
 
 
-def _make_member(api: SynchroAPI, name: str, kind: str, source: Any) -> Any:
-    """The synchro class attribute for the declaration member ``name``."""
+def _make_member(api: SynchroAPI, name: str, kind: str, source: Any, public: Any = None) -> Any:
+    """The synchro class attribute for the declaration member ``name``.
+
+    ``public``: the same member on motorlike's generated class, whose
+    signature (PyMongo's parameters) the synchronous method shows too, as
+    PyMongo's tests inspect signatures.
+    """
     target_name = name
     if kind == PROPERTY:
 
@@ -226,7 +232,12 @@ def _make_member(api: SynchroAPI, name: str, kind: str, source: Any) -> Any:
 
         method = call_on_loop
     method.__name__ = name
-    method.__doc__ = getattr(source, "__doc__", None)
+    method.__doc__ = getattr(public if callable(public) else source, "__doc__", None)
+    if callable(public):
+        try:
+            method.__signature__ = inspect.signature(public)  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            pass
     return method
 
 
@@ -289,6 +300,7 @@ class SynchroAPI:
         }
         mixin = _pymongo_sync.MIXINS.get(name)
         emulated = set(vars(mixin)) if mixin is not None else set()
+        generated = generated_class(declaration, self.framework)
         for attr_name, value in vars(declaration).items():
             if attr_name in emulated or PROTOCOL_MAP.get(attr_name) in emulated:
                 continue
@@ -310,7 +322,9 @@ class SynchroAPI:
             kind = classify(value)
             if kind is None:
                 continue
-            namespace[attr_name] = _make_member(self, attr_name, kind, value)
+            namespace[attr_name] = _make_member(
+                self, attr_name, kind, value, inspect.getattr_static(generated, attr_name, None)
+            )
         if mixin is not None:
             bases = (mixin, *bases)
         if not any(issubclass(base, Synchro) for base in bases):
