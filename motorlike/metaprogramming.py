@@ -195,6 +195,20 @@ def _coroutine_names() -> set[str]:
     return names
 
 
+def _set_signature(function: Callable[..., Any], signature: inspect.Signature) -> None:
+    """``__signature__`` and the ``__annotations__`` that agree with it (autodoc
+    and typing.get_type_hints read the latter, not the signature)."""
+    function.__signature__ = signature  # type: ignore[attr-defined]
+    annotations = {
+        name: parameter.annotation
+        for name, parameter in signature.parameters.items()
+        if parameter.annotation is not inspect.Parameter.empty
+    }
+    if signature.return_annotation is not inspect.Signature.empty:
+        annotations["return"] = signature.return_annotation
+    function.__annotations__ = annotations
+
+
 def _describe(
     function: Callable[..., Any],
     cls: type,
@@ -232,7 +246,7 @@ def _describe(
         if wrap and returns is not inspect.Signature.empty:
             returns = _docstrings.motorlike_annotation(returns, class_names)
         signature = signature.replace(parameters=parameters, return_annotation=returns)
-        function.__signature__ = signature  # type: ignore[attr-defined]
+        _set_signature(function, signature)
     if doc is not None:
         function.__doc__ = doc
     elif coroutine:
@@ -440,7 +454,7 @@ class BackgroundMethod(MotorAttributeFactory):
         _describe(call_in_background, cls, attr_name, pymongo_name, self.doc, framework)
         signature = getattr(call_in_background, "__signature__", None)
         if signature is not None:
-            call_in_background.__signature__ = signature.replace(return_annotation="BackgroundCall")  # type: ignore[attr-defined]
+            _set_signature(call_in_background, signature.replace(return_annotation="BackgroundCall"))
         return call_in_background
 
 
@@ -455,10 +469,11 @@ class MotorCursorChainingMethod(MotorAttributeFactory):
             return self
 
         _describe(chain, cls, attr_name, pymongo_name, self.doc, framework)
-        # The PyMongo signature is right but for what is returned.
+        # The PyMongo signature is right but for what is returned: this cursor.
         signature = getattr(chain, "__signature__", None)
         if signature is not None:
-            chain.__signature__ = signature.replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
+            motor_name = framework.CLASS_PREFIX + getattr(cls, "__motor_class_name__", cls.__name__)
+            _set_signature(chain, signature.replace(return_annotation=f"{motor_name}[_DocumentType]"))
         return chain
 
 
