@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import os
 import threading
 from typing import Any, Callable
 
@@ -99,6 +100,18 @@ class LoopThread:
         self._ready.clear()
         self._thread_id = None
 
+    def _forget_after_fork(self) -> None:
+        # In a forked child the loop's thread is gone (threads do not survive
+        # fork) and its loop belongs to the parent: start afresh on next use.
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+        self._thread_id = None
+        self._asyncio_loop = None
+        self._io_loop = None
+        self._stop = None
+        self._startup_error = None
+
     @property
     def io_loop(self) -> Any:
         """The loop object motorlike sees: an asyncio loop or Tornado's IOLoop."""
@@ -170,3 +183,14 @@ def loop_thread(framework: str) -> LoopThread:
         if runner is None:
             runner = _loops[framework] = LoopThread(framework)
         return runner
+
+
+def _reset_after_fork() -> None:
+    global _loops_lock
+    _loops_lock = threading.Lock()
+    for runner in _loops.values():
+        runner._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
