@@ -411,6 +411,15 @@ class ReadOnlyProperty(MotorAttributeFactory):
 
         member = _pymongo_member(cls, pymongo_name)
         doc = self.doc if self.doc is not None else getattr(member, "__doc__", None)
+        getter = getattr(member, "fget", None)
+        returns = getattr(getter, "__annotations__", {}).get("return")
+        if returns is not None:
+            # PyMongo's type, or motorlike's class for what is wrapped.
+            if wrap is not None:
+                returns = _docstrings.motorlike_annotation(returns, _framework_class_names(framework))
+            read.__annotations__ = {"return": returns}
+        read.__name__ = attr_name
+        read.__qualname__ = f"{framework.CLASS_PREFIX}{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
         return property(read, doc=doc)
 
 
