@@ -777,16 +777,18 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         "Downloads through PyMongo's own GridOut get a mongod's batches, %d chunks (16 MiB), where the driver "
         "leaves the chunk cursor's batch size to the server; motorlike's GridOut asks for a window "
         "(`WINDOW_BYTES`, %s) per batch itself, and its GridIn sends a window per insert.  A \"what if\" "
-        "row changes one setting in its own process only.  \"Within bound\": a streamed download may grow by a "
-        "window and %d chunks, an upload by two windows and %d chunks, a `read()` by the file and a window and %d "
-        "chunks (PyMongo's and Motor's rows are held to motorlike's bound).  Figures in parentheses are in chunk "
+        "row changes one setting in its own process only.  The bound, on traced memory in every run, as the tests "
+        "have it: a streamed download may grow by a window and %d chunks, an upload by two windows and %d chunks, a "
+        "`read()` by the file and a window and %d chunks (PyMongo's and Motor's rows are held to motorlike's bound).  "
+        "RSS also counts what tracemalloc does not see, such as the growing C buffer in which PyMongo encodes an "
+        "insert before it copies it into a bytes object: an upload's RSS is nearer three windows.  Figures in parentheses are in chunk "
         "sizes.  RSS can exceed traced memory when freed blocks stay with the allocator (in another thread's malloc "
         "arena, say); the \"worst run\" column shows such outliers." % (
             MONGOD_BATCH_CHUNKS, _size_text(window), FEW_CHUNKS, FEW_CHUNKS, FEW_CHUNKS))
     lines.append("")
     header = [
         "operation", "driver", "setting", "time (s)", "RSS growth, MiB (chunks)", "traced growth, MiB (chunks)",
-        "worst run (chunks)", "bound (chunks)", "within bound",
+        "worst run (chunks)", "bound (chunks)", "traced within bound",
     ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|---|---|---|" + "---:|" * 5 + "---|")
@@ -802,7 +804,8 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         worst = _worst(s, CHUNK_SIZE)
         lines.append("| " + " | ".join(leading + [
             "%.2f" % s["seconds"], _cell(s["rss_peak"], CHUNK_SIZE), _cell(s["trace_peak"], CHUNK_SIZE),
-            "%.0f" % worst, "%.0f" % (bound(s) / CHUNK_SIZE), "yes" if worst * CHUNK_SIZE <= bound(s) else "**no**",
+            "%.0f" % worst, "%.0f" % (bound(s) / CHUNK_SIZE),
+            "yes" if s["trace_peak_max"] <= bound(s) else "**no**",
         ]) + " |")
     lines.append("")
     lines.append("Operations: " + "; ".join("`%s`: %s" % kv for kv in GRIDFS_METHODS.items()) + ".")
@@ -849,8 +852,8 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
             seconds("download_iter/motorlike"),
             chunks("download_read/motorlike"), gfs["size"] // CHUNK_SIZE,
             chunks("download_read/motor"), chunks("download_read/pymongo")))
-    ok = all((_worst(cases[c], CHUNK_SIZE) or 1e9) * CHUNK_SIZE <= bound(cases[c]) for c in plain)
-    text += "  motorlike as it is %s its bounds in every run (RSS and traced)." % ("keeps within" if ok else "does NOT keep within")
+    ok = all(cases[c].get("n") and cases[c]["trace_peak_max"] <= bound(cases[c]) for c in plain)
+    text += "  motorlike as it is %s its bounds in every run (traced)." % ("keeps within" if ok else "does NOT keep within")
     findings.append(text)
     return lines
 
