@@ -118,7 +118,41 @@ WINDOW_BYTES = _window_from_environment()
 
 def _chunks_per_window(chunk_size: Any) -> int:
     """How many chunks of ``chunk_size`` bytes one request carries: WINDOW_BYTES' worth, at least one."""
-    return max(1, WINDOW_BYTES // max(1, int(chunk_size or DEFAULT_CHUNK_SIZE)))
+    chunks = max(1, WINDOW_BYTES // max(1, int(chunk_size or DEFAULT_CHUNK_SIZE)))
+    if chunks > 1:
+        _let_the_allocator_keep_windows(chunks * int(chunk_size or DEFAULT_CHUNK_SIZE))
+    return chunks
+
+
+_allocator_ready_for = 0
+#: glibc raises its mmap threshold to the size of the largest mmapped block
+#: freed so far, up to 32 MiB, and returns free memory at the top of a heap
+#: above twice that.
+_GLIBC_DYNAMIC_THRESHOLD_MAX = 32 * 1024 * 1024
+
+
+def _let_the_allocator_keep_windows(window: int) -> None:
+    """Free one block of about two windows, once, so that glibc keeps a window's memory between requests.
+
+    A windowed request frees a few blocks of about a window at once (an
+    upload: its chunks, the encoder's buffer and the message; a download:
+    the reply buffer and the chunks). glibc hands freed memory at the top of
+    a heap back to the kernel once it exceeds twice its mmap threshold, which
+    starts at 128 KiB and rises to the largest mmapped block freed; left to
+    itself, it gives each window's memory back and the next request faults
+    every page in again (about 250 page faults per MiB and per block,
+    ``doc/performance.md``). Freeing one zero-filled block of two windows,
+    which calloc maps without touching, raises that threshold as the first
+    freed window would, just far enough to keep the next window's memory.
+    Elsewhere than glibc it is one short-lived allocation.
+    """
+    global _allocator_ready_for
+    size = min(2 * window + DEFAULT_CHUNK_SIZE, _GLIBC_DYNAMIC_THRESHOLD_MAX)
+    if size <= _allocator_ready_for:
+        return
+    _allocator_ready_for = size
+    block = bytes(size)  # calloc: fresh zero pages, never touched
+    del block
 
 
 class _Unparsed(Exception):

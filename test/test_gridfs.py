@@ -6,6 +6,8 @@ import asyncio
 import gc
 import io
 import os
+import platform
+import sys
 import threading
 import tracemalloc
 import uuid
@@ -1060,3 +1062,51 @@ async def test_one_file_is_read_by_one_thread_at_a_time(bucket, monkeypatch):
     chunks = await asyncio.gather(*(grid_out.readchunk() for _ in range(10)))
     assert state["most"] == 1
     assert sorted(chunks) == [data[n : n + 10] for n in range(0, 100, 10)]
+
+
+# ---------------------------------------------------------------------------
+# Page faults: a window's memory is reused from one request to the next
+
+
+def test_the_allocator_is_made_ready_once_per_window_size(monkeypatch):
+    monkeypatch.setattr(motor_gridfs, "_allocator_ready_for", 0)
+    chunk = motor_gridfs.DEFAULT_CHUNK_SIZE
+    motor_gridfs._chunks_per_window(chunk)
+    ready = motor_gridfs._allocator_ready_for
+    assert ready == 2 * 16 * chunk + chunk  # two windows and a chunk
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 1024 * 1024)
+    motor_gridfs._chunks_per_window(chunk)
+    assert motor_gridfs._allocator_ready_for == ready  # a smaller window: nothing more to do
+    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 64 * 1024 * 1024)
+    motor_gridfs._chunks_per_window(chunk)
+    assert motor_gridfs._allocator_ready_for == 32 * 1024 * 1024  # glibc's own ceiling
+
+
+def minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+async def test_windowed_requests_do_not_fault_their_memory_in_anew(bucket):
+    """Left to its defaults, glibc gives a window's memory back to the kernel
+    after each request, and the next one faults every page in again (about
+    700 faults per MiB uploaded); motorlike lets it keep that memory."""
+    size = 16 * 1024 * 1024  # four windows
+    data = os.urandom(size)
+    file_ids = [await bucket.upload_from_stream("warm-up", data)]
+    before = minor_faults()
+    for _ in range(2):
+        file_ids.append(await bucket.upload_from_stream("again", data))
+    upload_faults = (minor_faults() - before) / 32
+    # The first read of a 16 MiB result maps it afresh, as glibc does for any
+    # block larger than it has freed before; from then on it is reused.
+    assert len(await (await bucket.open_download_stream(file_ids[0])).read()) == size
+    before = minor_faults()
+    for file_id in file_ids:
+        assert len(await (await bucket.open_download_stream(file_id)).read()) == size
+    download_faults = (minor_faults() - before) / 48
+    # 256 would be every page of every MiB once.
+    assert upload_faults < 64, f"{upload_faults:.0f} minor page faults per MiB uploaded"
+    assert download_faults < 64, f"{download_faults:.0f} minor page faults per MiB read"
