@@ -131,6 +131,24 @@ _allocator_ready_for = 0
 _GLIBC_DYNAMIC_THRESHOLD_MAX = 32 * 1024 * 1024
 
 
+def _glibc_malloc_and_free() -> Any:
+    """glibc's own ``malloc`` and ``free`` (through ctypes), or None elsewhere."""
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return None
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        malloc, free = libc.malloc, libc.free
+    except (AttributeError, ImportError, OSError, ValueError):
+        return None
+    malloc.restype = ctypes.c_void_p
+    malloc.argtypes = [ctypes.c_size_t]
+    free.restype = None
+    free.argtypes = [ctypes.c_void_p]
+    return malloc, free
+
+
 def _let_the_allocator_keep_windows(window: int) -> None:
     """Free one block of about two windows, once, so that glibc keeps a window's memory between requests.
 
@@ -141,18 +159,21 @@ def _let_the_allocator_keep_windows(window: int) -> None:
     starts at 128 KiB and rises to the largest mmapped block freed; left to
     itself, it gives each window's memory back and the next request faults
     every page in again (about 250 page faults per MiB and per block,
-    ``doc/performance.md``). Freeing one zero-filled block of two windows,
-    which calloc maps without touching, raises that threshold as the first
-    freed window would, just far enough to keep the next window's memory.
-    Elsewhere than glibc it is one short-lived allocation.
+    ``doc/performance.md``). Freeing one block of two windows, mapped and
+    never touched, raises that threshold as glibc would after any such
+    block, just far enough to keep the next window's memory. Only on glibc;
+    the block is not Python memory (tracemalloc does not see it) and never
+    resident.
     """
     global _allocator_ready_for
     size = min(2 * window + DEFAULT_CHUNK_SIZE, _GLIBC_DYNAMIC_THRESHOLD_MAX)
     if size <= _allocator_ready_for:
         return
     _allocator_ready_for = size
-    block = bytes(size)  # calloc: fresh zero pages, never touched
-    del block
+    functions = _glibc_malloc_and_free()
+    if functions is not None:
+        malloc, free = functions
+        free(malloc(size))
 
 
 class _Unparsed(Exception):
