@@ -315,9 +315,10 @@ class _ChunkCursor(Cursor):
         legacy_response: bool = False,
     ) -> Any:
         payload = getattr(response, "payload_document", None)
-        if not legacy_response and isinstance(payload, memoryview):
+        if not legacy_response and isinstance(payload, (bytes, memoryview)):
+            # A memoryview of the receive buffer; bytes when the reply came compressed.
             try:
-                return _cursor_reply_over_buffer(payload, codec_options)
+                return _cursor_reply_over_buffer(memoryview(payload), codec_options)
             except (_Unparsed, IndexError, struct.error, UnicodeDecodeError):
                 pass
         return super()._unpack_response(response, cursor_id, codec_options, user_fields, legacy_response)

@@ -931,6 +931,11 @@ def test_a_reply_read_over_its_buffer_equals_pymongos():
     got[0]["cursor"]["firstBatch"] = chunks
     assert got == [bson.decode(encoded, options)]
 
+    # Over an immutable buffer (a reply that came compressed) just the same.
+    over_bytes = motor_gridfs._cursor_reply_over_buffer(memoryview(encoded), options)
+    over_bytes[0]["cursor"]["firstBatch"] = [dict(d) for d in over_bytes[0]["cursor"]["firstBatch"]]
+    assert over_bytes == [bson.decode(encoded, options)]
+
     # A getMore's nextBatch too; anything it cannot take apart is left to PyMongo.
     more = bson.encode({"cursor": {"nextBatch": chunks[:1], "id": Int64(0), "ns": "db.fs.chunks"}, "ok": 1})
     assert [dict(d) for d in motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(more)), options)[0]["cursor"]["nextBatch"]] == chunks[:1]
