@@ -30,6 +30,7 @@ import inspect
 import io
 import os
 import struct
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -224,12 +225,19 @@ def _decode_element(view: memoryview, start: int, end: int, codec_options: Any) 
     return bson.decode(_INT32.pack(end - start + 5) + bytes(view[start:end]) + b"\x00", codec_options)
 
 
+#: Set on a worker thread while _read copies chunks into its result: their
+#: data is then a view of the reply buffer (copied once, into the result)
+#: instead of bytes of its own (copied twice).
+_reading_into_result = threading.local()
+
+
 class _ChunkDocument(Mapping):
     """A chunk document still in the reply buffer, decoded on first use.
 
     Its binary data (subtype 0) is copied out of the buffer once, into the
     bytes GridOut reads; a RawBSONDocument would copy the whole document
-    first, then the data from that copy. The buffer is let go once decoded.
+    first, then the data from that copy. The buffer is let go once decoded,
+    unless the data stays a view of it (for _read, which copies it at once).
     """
 
     __slots__ = ("_view", "_codec_options", "_fields")
@@ -245,9 +253,11 @@ class _ChunkDocument(Mapping):
             view = self._view
             assert view is not None
             fields = {}
+            as_view = getattr(_reading_into_result, "active", False)
             for kind, key, start, value, end in _bson_elements(view, 4, len(view) - 1):
                 if kind == 0x05 and view[value + 4] == 0:
-                    fields[key] = bytes(view[value + 5 : end])
+                    data = view[value + 5 : end]
+                    fields[key] = data if as_view else bytes(data)
                 else:
                     fields.update(_decode_element(view, start, end, self._codec_options))
             self._fields = fields
@@ -380,8 +390,17 @@ def _read(grid_out: GridOut, size: int = -1) -> bytes:
     written = 0
     while written < size:
         wanted = size - written
-        # readchunk() returns the rest of the current chunk: never more than wanted then.
-        piece = grid_out.readchunk() if wanted >= chunk_size else grid_out.read(wanted)
+        if wanted >= chunk_size:
+            # readchunk() returns the rest of the current chunk: never more
+            # than wanted then; a view of the reply buffer, copied right here.
+            _reading_into_result.active = True
+            try:
+                piece = grid_out.readchunk()
+            finally:
+                _reading_into_result.active = False
+        else:
+            # (A plain read: it may keep the rest of its chunk for later reads.)
+            piece = grid_out.read(wanted)
         if not piece:
             raise CorruptGridFile("truncated file: no data at position %d" % grid_out.tell())
         written += out.write(piece)

@@ -1115,3 +1115,26 @@ async def test_windowed_requests_do_not_fault_their_memory_in_anew(bucket):
     # 256 would be every page of every MiB once.
     assert upload_faults < 64, f"{upload_faults:.0f} minor page faults per MiB uploaded"
     assert download_faults < 64, f"{download_faults:.0f} minor page faults per MiB read"
+
+
+async def test_everything_read_is_bytes(bucket, monkeypatch):
+    """read() copies chunks straight out of the reply buffer; nothing handed
+    out is a view of that buffer, whichever way the file is read."""
+    file_id = await upload_windowed(bucket, monkeypatch)
+    grid_out = await bucket.open_download_stream(file_id)
+    pieces = [await grid_out.read(25), await grid_out.read(61), await grid_out.readchunk(), await grid_out.read(5)]
+    pieces += [await grid_out.readline(), await grid_out.read(100)]
+    pieces += [chunk async for chunk in grid_out]
+    assert all(type(piece) is bytes for piece in pieces), {type(piece) for piece in pieces}
+    assert b"".join(pieces) == WINDOWED_DATA
+
+    class Sink:
+        def __init__(self) -> None:
+            self.types: set[type] = set()
+
+        def write(self, data) -> None:
+            self.types.add(type(data))
+
+    sink = Sink()
+    await bucket.download_to_stream(file_id, sink)
+    assert sink.types == {bytes}
