@@ -367,13 +367,12 @@ def _window_chunk_batches(grid_out: GridOut) -> GridOut:
 def _read(grid_out: GridOut, size: int = -1) -> bytes:
     """``grid_out.read(size)``, run on a worker; a read of more than a chunk fills its result in place.
 
-    PyMongo's read keeps every chunk it read until it joins them: the result
-    and its chunks, twice the size read, are alive together, and when both
-    are freed glibc gives the pages back and the next read faults them in
-    again. Here the result is allocated once, at its final size (a BytesIO
-    whose buffer becomes the returned bytes, no copy), and each chunk is
-    copied into it and dropped, so a read holds its result, the driver's
-    current batch and a chunk, and the allocator reuses that memory.
+    PyMongo's read decodes every chunk into bytes of its own and keeps them
+    all until it joins them: the result and its chunks, twice the size read,
+    are alive together. Here the result is allocated once, at its final size
+    (a BytesIO whose buffer becomes the returned bytes, no copy), and each
+    chunk is copied into it straight from the reply buffer, so a read holds
+    its result, the driver's current batch and a chunk.
     """
     if _file_document(grid_out) is None:
         grid_out.open()
