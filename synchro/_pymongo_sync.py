@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from pymongo.errors import InvalidOperation
 from pymongo.synchronous.command_cursor import CommandCursor
 from pymongo.synchronous.cursor import Cursor
 
@@ -160,7 +161,41 @@ class _SyncBinding:
             self._session.end_session()
 
 
+class GridOutSync:
+    """PyMongo's GridOut fetches its file document on the first read of one of
+    its properties (blocking I/O); Motor's API asks for ``await open()``
+    first and raises InvalidOperation until then. The shim opens on first need.
+    """
+
+
+def _file_property(name: str) -> property:
+    def read(self: Any) -> Any:
+        try:
+            value = getattr(self._motor, name)
+        except InvalidOperation:
+            self._api.run(self._motor.open)
+            value = getattr(self._motor, name)
+        return self._api.wrap(value, self)
+
+    return property(read)
+
+
+def _add_file_properties() -> None:
+    try:
+        from motorlike.motor_gridfs import AgnosticGridOut, MotorGridOutProperty
+    except ImportError:  # GridFS is optional for the shim
+        return
+    for klass in AgnosticGridOut.__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, MotorGridOutProperty) and name not in vars(GridOutSync):
+                setattr(GridOutSync, name, _file_property(name))
+
+
+_add_file_properties()
+
+
 MIXINS: dict[str, type] = {
+    "GridOut": GridOutSync,
     "MongoClient": MongoClientSync,
     "Cursor": CursorSync,
     "CommandCursor": CommandCursorSync,
