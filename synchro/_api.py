@@ -63,7 +63,9 @@ PROPERTY = "property"  # read in the caller's thread
 PROTOCOL_MAP = {"__aiter__": "__iter__", "__anext__": "__next__", "__aenter__": "__enter__", "__aexit__": "__exit__"}
 # Synchronous special methods passed through as they are.
 PASSED_SPECIALS = frozenset(
-    {"__getitem__", "__call__", "__bool__", "__copy__", "__deepcopy__", "__len__", "__contains__"}
+    {"__getitem__", "__call__", "__bool__", "__copy__", "__deepcopy__", "__len__", "__contains__",
+     # Private-looking names that are public API: a GridFS file's _id.
+     "_id"}
 )
 # Special methods motorlike defines only to refuse synchronous use.
 REFUSING_SPECIALS = frozenset({"__iter__", "__next__", "__enter__", "__exit__"})
