@@ -24,6 +24,10 @@ Method
   reads its one canned 16 MiB file (the size the GridFS workloads upload).
   ``--server mongoeco`` uses ``motorlike.testserver.server_uri()``;
   ``--server mongodb://...`` uses that server (loopback addresses only).
+* ``gridfs_upload_busy`` / ``gridfs_download_busy`` time the GridFS
+  workloads while 30 other tasks (threads, for PyMongo sync) run
+  ``find_one`` one after another; ``--quick`` leaves them out unless
+  ``--workloads`` names them.
 * ``--pin`` pins the benchmark, its workers and the server it starts all to
   CPU 0 (``os.sched_setaffinity``), so no request pays a cross-core wake-up.
 
@@ -745,7 +749,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 7; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny counts, writes nothing unless --out")
     parser.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated subset of " + ",".join(DRIVERS))
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset")
+    parser.add_argument("--workloads", default=None,
+                        help="comma-separated subset (default: all; with --quick, all but the GridFS _busy ones)")
     parser.add_argument("--out", default=None, help="directory for benchmarks.md/.json/.png (default: doc/)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -760,6 +765,8 @@ def main(argv=None) -> int:
         return 0
 
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
+    if args.workloads is None:
+        args.workloads = ",".join(w for w in WORKLOADS if not (args.quick and w.endswith("_busy")))
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for d in drivers:
         if d not in DRIVERS:
