@@ -1112,9 +1112,11 @@ async def test_windowed_requests_do_not_fault_their_memory_in_anew(bucket):
     for file_id in file_ids:
         assert len(await (await bucket.open_download_stream(file_id)).read()) == size
     download_faults = (minor_faults() - before) / 48
-    # 256 would be every page of every MiB once.
-    assert upload_faults < 64, f"{upload_faults:.0f} minor page faults per MiB uploaded"
-    assert download_faults < 64, f"{download_faults:.0f} minor page faults per MiB read"
+    # 256 would be every page of every MiB once; without motorlike's step
+    # uploads fault ~700 per MiB. Measured with it: 0 and ~50, which varies
+    # from run to run, so the bound is half of every page.
+    assert upload_faults < 128, f"{upload_faults:.0f} minor page faults per MiB uploaded"
+    assert download_faults < 128, f"{download_faults:.0f} minor page faults per MiB read"
 
 
 async def test_everything_read_is_bytes(bucket, monkeypatch):
