@@ -611,6 +611,12 @@ def _check_root_collection(obj: Any, root_collection: Any) -> None:
 # GridIn
 
 
+#: Attributes of the motorlike object itself, not fields of the file.
+_GRID_IN_OWN_STATE = frozenset({"delegate", "_root_collection", "_worker_lock"})
+#: File fields PyMongo computes and never lets a user set.
+_GRID_IN_READ_ONLY = frozenset({"_id", "chunk_size", "closed", "length", "md5", "upload_date"})
+
+
 @wraps_pymongo(GridIn)
 class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
     """A file being written to GridFS; get one from ``bucket.open_upload_stream()``.
@@ -674,6 +680,30 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
         if delegate is None:
             raise AttributeError(name)
         return getattr(delegate, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a field of the file document (``filename``, ``content_type``,
+        ``metadata``, any other) while the file is open, as PyMongo's GridIn
+        does; it is sent with the file document on ``close()``. After
+        ``close()`` that would be I/O: ``await grid_in.set(name, value)``.
+        """
+        if name in _GRID_IN_OWN_STATE or "delegate" not in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        if name in _GRID_IN_READ_ONLY:
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        if self.delegate.closed:
+            raise AttributeError(
+                f"{type(self).__name__} is closed: setting {name!r} now writes to the server, "
+                f"use 'await grid_in.set({name!r}, value)'"
+            )
+        delegate = self.delegate
+        if isinstance(inspect.getattr_static(type(delegate), name, None), property):
+            # PyMongo's own field properties (content_type -> contentType):
+            # its __setattr__ finds them only on GridIn itself, not on a subclass.
+            object.__setattr__(delegate, name, value)
+        else:
+            setattr(delegate, name, value)
 
     async def __aenter__(self) -> AgnosticGridIn:
         return self
@@ -860,6 +890,15 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
 
     def __aiter__(self) -> AgnosticGridOut:
         return self
+
+    async def __aenter__(self) -> AgnosticGridOut:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        """``async with grid_out:`` closes the file on exit, as PyMongo's ``with`` does."""
+        closing = self.close()
+        if closing is not None:
+            await closing
 
     async def __anext__(self) -> bytes:
         chunk = await self.readchunk()

@@ -161,11 +161,37 @@ class _SyncBinding:
             self._session.end_session()
 
 
+class GridInSync:
+    """PyMongo's GridIn takes file fields as attributes (``f.metadata = {...}``),
+    and after ``close()`` writes each to the server at once. motorlike's takes
+    them while the file is open and asks for ``await set()`` afterwards (I/O);
+    the shim calls ``set()`` for PyMongo's synchronous assignment then.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_motor" or "_motor" not in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        motor = self._motor
+        if motor.closed and name not in ("_id", "chunk_size", "length", "md5", "upload_date", "closed"):
+            self._api.run(motor.set, name, value)
+        else:
+            setattr(motor, name, value)
+
+
 class GridOutSync:
     """PyMongo's GridOut fetches its file document on the first read of one of
     its properties (blocking I/O); Motor's API asks for ``await open()``
     first and raises InvalidOperation until then. The shim opens on first need.
     """
+
+    def __getattr__(self, name: str) -> Any:
+        # Other fields of the file document (``grid_out.bar``).
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except InvalidOperation:
+            self._api.run(self._motor.open)
+            return super().__getattr__(name)  # type: ignore[misc]
 
 
 def _file_property(name: str) -> property:
@@ -195,6 +221,7 @@ _add_file_properties()
 
 
 MIXINS: dict[str, type] = {
+    "GridIn": GridInSync,
     "GridOut": GridOutSync,
     "MongoClient": MongoClientSync,
     "Cursor": CursorSync,

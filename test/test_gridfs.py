@@ -1140,3 +1140,31 @@ async def test_everything_read_is_bytes(bucket, monkeypatch):
     sink = Sink()
     await bucket.download_to_stream(file_id, sink)
     assert sink.types == {bytes}
+
+
+async def test_grid_in_fields_are_set_as_attributes_while_open(bucket, sync_client, db, bucket_name):
+    grid_in = bucket.open_upload_stream("draft")
+    grid_in.filename = "final"
+    with pytest.warns(DeprecationWarning):  # PyMongo's: content_type goes in PyMongo 5
+        grid_in.content_type = "text/plain"
+    grid_in.metadata = {"owner": "ann"}
+    grid_in.reviewed = True
+    for read_only in ("_id", "length", "chunk_size", "upload_date", "md5"):
+        with pytest.raises(AttributeError):
+            setattr(grid_in, read_only, 5)
+    await grid_in.write(b"text")
+    await grid_in.close()
+    with pytest.raises(AttributeError, match="set"):
+        grid_in.filename = "too late"  # would be I/O: set() is the way
+    await grid_in.set("filename", "later")
+    document = sync_client[db.name][f"{bucket_name}.files"].find_one({"_id": grid_in._id})
+    assert document["filename"] == "later"
+    assert document["contentType"] == "text/plain"
+    assert document["metadata"] == {"owner": "ann"} and document["reviewed"] is True
+
+
+async def test_grid_out_async_with_closes_it(bucket):
+    file_id = await bucket.upload_from_stream("f", b"abc" * 1000)
+    async with await bucket.open_download_stream(file_id) as grid_out:
+        assert await grid_out.read(3) == b"abc"
+    assert grid_out.closed
