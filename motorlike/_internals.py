@@ -46,3 +46,43 @@ def _is_tailable(cursor: Any) -> bool:
 def _is_empty(cursor: Any) -> bool:
     # A find cursor sliced to an empty range never queries the server.
     return bool(getattr(cursor, "_empty", False))
+
+
+# GridFS. motor_gridfs also overrides two private methods in subclasses:
+# ``Cursor._unpack_response`` (its chunk cursor takes replies apart itself)
+# and ``GridIn._flush_data`` (a window per insert), and reads
+# ``GridIn._buffered_docs``; the test checks those too.
+
+
+def _file_document(grid_out: Any) -> Any:
+    """The files-collection document of a PyMongo GridOut, or None before open()."""
+    return grid_out._file
+
+
+def _chunk_iterator(grid_out: Any) -> Any:
+    """The GridOut's chunk iterator (it holds the server cursor), or None."""
+    return grid_out._chunk_iter
+
+
+def _set_chunk_iterator(grid_out: Any, iterator: Any) -> None:
+    grid_out._chunk_iter = iterator
+
+
+def _detach_chunk_iterator(grid_out: Any) -> Any:
+    """Take the GridOut's chunk iterator away from it.
+
+    The GridOut makes a new one when next read. Closing the old one may send
+    killCursors, which is blocking I/O: the caller closes it on a worker.
+    """
+    iterator = grid_out._chunk_iter
+    grid_out._chunk_iter = None
+    return iterator
+
+
+def _chunk_reader(grid_out: Any) -> Any:
+    """The chunks collection the GridOut reads from (motorlike swaps in a windowed one)."""
+    return grid_out._chunks
+
+
+def _set_chunk_reader(grid_out: Any, reader: Any) -> None:
+    grid_out._chunks = reader

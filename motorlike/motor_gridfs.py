@@ -43,6 +43,14 @@ from pymongo.common import validate_string
 from pymongo.cursor import Cursor
 from pymongo.errors import InvalidOperation
 
+from motorlike._internals import (
+    _chunk_iterator,
+    _chunk_reader,
+    _detach_chunk_iterator,
+    _file_document,
+    _set_chunk_iterator,
+    _set_chunk_reader,
+)
 from motorlike.core import AgnosticBaseCursor, AgnosticCollection, AgnosticCursor, AgnosticDatabase
 from motorlike.metaprogramming import (
     AgnosticBase,
@@ -63,26 +71,6 @@ __all__ = [
     "AgnosticGridOutCursor",
     "MotorGridOutProperty",
 ]
-
-# ---------------------------------------------------------------------------
-# PyMongo GridOut internals motorlike relies on, all in one place.
-
-
-def _file_document(grid_out: GridOut) -> Any:
-    """The files-collection document of a PyMongo GridOut, or None before open()."""
-    return grid_out._file
-
-
-def _detach_chunk_iterator(grid_out: GridOut) -> Any:
-    """Take the GridOut's chunk iterator (holding a server cursor) away from it.
-
-    The GridOut makes a new one when next read. Closing the old one may send
-    killCursors, which is blocking I/O: the caller closes it on a worker.
-    """
-    iterator = grid_out._chunk_iter
-    grid_out._chunk_iter = None
-    return iterator
-
 
 def _window_from_environment(default: int = 4 * 1024 * 1024) -> int:
     """``$MOTORLIKE_GRIDFS_WINDOW`` in bytes (a plain integer, or with K/M suffix), else ``default``."""
@@ -358,9 +346,9 @@ class _WindowedChunks:
 
 def _window_chunk_batches(grid_out: GridOut) -> GridOut:
     """Make the GridOut read its chunks in batches of a window (WINDOW_BYTES)."""
-    chunks = grid_out._chunks
+    chunks = _chunk_reader(grid_out)
     if not isinstance(chunks, _WindowedChunks):
-        grid_out._chunks = _WindowedChunks(chunks, grid_out)
+        _set_chunk_reader(grid_out, _WindowedChunks(chunks, grid_out))
     return grid_out
 
 
@@ -404,10 +392,11 @@ def _read(grid_out: GridOut, size: int = -1) -> bytes:
             raise CorruptGridFile("truncated file: no data at position %d" % grid_out.tell())
         written += out.write(piece)
         del piece
-    if size == remainder and grid_out._chunk_iter is not None:
+    iterator = _chunk_iterator(grid_out)
+    if size == remainder and iterator is not None:
         # As PyMongo's read of the whole rest: an extra chunk is an error.
         try:
-            grid_out._chunk_iter.next()
+            iterator.next()
         except StopIteration:
             pass
     return out.getvalue()
@@ -882,7 +871,7 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         try:
             new_position = delegate.seek(pos, whence)
         except BaseException:
-            delegate._chunk_iter = iterator
+            _set_chunk_iterator(delegate, iterator)
             raise
         if iterator is not None:
             self._close_chunk_iterator_later(iterator)

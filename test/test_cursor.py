@@ -282,3 +282,36 @@ def test_pymongo_internals_motorlike_relies_on_are_there() -> None:
         assert _internals._is_empty(client.db.coll.find()[5:5]) is True
     finally:
         client.close()
+
+
+@pytest.mark.no_server
+def test_pymongo_gridfs_internals_motorlike_relies_on_are_there() -> None:
+    """Fails loudly when a PyMongo release moves the GridFS internals of motorlike/_internals.py."""
+    import inspect
+
+    from gridfs.synchronous.grid_file import GridIn, GridOut
+    from pymongo import MongoClient
+    from pymongo.synchronous.collection import Collection
+    from pymongo.synchronous.cursor import Cursor
+
+    from motorlike import _internals
+
+    client = MongoClient("mongodb://127.0.0.1:1", connect=False)
+    try:
+        grid_out = GridOut(client.db.fs, file_id=1)
+        assert _internals._file_document(grid_out) is None  # not opened
+        assert isinstance(_internals._chunk_reader(grid_out), Collection)
+        _internals._set_chunk_reader(grid_out, client.db.other)
+        assert _internals._chunk_reader(grid_out).name == "other"
+        assert _internals._chunk_iterator(grid_out) is None
+        _internals._set_chunk_iterator(grid_out, "iterator")
+        assert _internals._detach_chunk_iterator(grid_out) == "iterator"
+        assert _internals._chunk_iterator(grid_out) is None
+        # Private methods motor_gridfs overrides in subclasses, with the parameters it passes.
+        assert list(inspect.signature(Cursor._unpack_response).parameters) == [
+            "self", "response", "cursor_id", "codec_options", "user_fields", "legacy_response",
+        ]
+        assert list(inspect.signature(GridIn._flush_data).parameters)[:3] == ["self", "data", "force"]
+        assert GridIn(client.db.fs)._buffered_docs == []
+    finally:
+        client.close()
