@@ -43,6 +43,7 @@ from pymongo.common import validate_string
 from pymongo.cursor import Cursor
 from pymongo.errors import InvalidOperation
 
+from motorlike._bridge import BackgroundCall
 from motorlike._internals import (
     _chunk_iterator,
     _chunk_reader,
@@ -464,12 +465,6 @@ class _BoundedGridFSBucket(GridFSBucket):
 
 
 
-def _retrieve_exception(future: Any) -> None:
-    # Fire-and-forget work: consume its outcome so asyncio does not log it.
-    if not future.cancelled():
-        future.exception()
-
-
 # ---------------------------------------------------------------------------
 # GridFSBucket
 
@@ -578,7 +573,7 @@ class AgnosticGridFSBucket(AgnosticBase):
             root.chunks.drop(session=session)
 
         framework = self._framework
-        await framework.submit(framework.to_asyncio_loop(self.get_io_loop()), drop_both, (), {})
+        await framework.submit(self.get_io_loop(), drop_both, (), {})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._database!r}, {self._bucket_name!r})"
@@ -823,16 +818,13 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         """Load the file document from the server; a future resolving to this GridOut."""
         return self._run(self._open_on_worker)
 
-    def _close_chunk_iterator_later(self, iterator: Any) -> Any:
-        """Close a detached chunk iterator on a worker; a future of that."""
-        try:
-            future = self._run(iterator.close)
-        except RuntimeError:
-            # No event loop to report to (called outside one): close here.
-            iterator.close()
-            return None
-        future.add_done_callback(_retrieve_exception)
-        return future
+    def _close_chunk_iterator_later(self, iterator: Any) -> BackgroundCall:
+        """Close a detached chunk iterator (killCursors: I/O) on a worker.
+
+        A background call: it runs whether or not anybody awaits it, on any
+        framework, inside or outside an event loop.
+        """
+        return BackgroundCall(iterator.close, lock=self._worker_lock, framework=self._framework)
 
     def _close(self) -> Any:
         iterator = _detach_chunk_iterator(self.delegate)

@@ -94,6 +94,10 @@ async def test_gridfs_upload_and_download(server_uri: str, sync_client) -> None:
         target = io.BytesIO()
         await bucket.download_to_stream(file_id, target)
         assert target.getvalue() == data
+        async with await bucket.open_download_stream(file_id) as grid_out:
+            assert [len(chunk) async for chunk in grid_out] == [1000] * 5 + [500]
+        await bucket.drop()
+        assert await bucket.find().to_list() == []
     finally:
         await client.close()
         sync_client[DB_NAME].drop_collection(f"{bucket_name}.files")
