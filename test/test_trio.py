@@ -267,3 +267,45 @@ def test_outside_a_trio_run_an_operation_says_so() -> None:
             client.db.coll.find_one()
     finally:
         client.close()
+
+
+@pytest.mark.trio
+async def test_deprecated_cursor_api_and_closing(server_uri: str, coll_name: str) -> None:
+    """fetch_next/next_object, each() (a Trio system task), rewind, close: the
+    rest of the cursor API goes through the framework too."""
+    client = _client(server_uri)
+    try:
+        collection = client[DB_NAME][coll_name]
+        await collection.insert_many([{"_id": i} for i in range(5)])
+        cursor = collection.find(sort=[("_id", 1)], batch_size=2)
+        seen = []
+        with pytest.warns(DeprecationWarning):
+            while await cursor.fetch_next:
+                seen.append(cursor.next_object()["_id"])
+        assert seen == list(range(5))
+        cursor.rewind()
+        assert [doc["_id"] async for doc in cursor] == list(range(5))
+
+        done = trio.Event()
+        each_seen = []
+
+        def callback(document, error):
+            if document is None:
+                each_seen.append(error)
+                done.set()
+            else:
+                each_seen.append(document["_id"])
+
+        with pytest.warns(DeprecationWarning):
+            collection.find(sort=[("_id", 1)]).each(callback)
+        with trio.fail_after(10):
+            await done.wait()
+        assert each_seen == [0, 1, 2, 3, 4, None]
+
+        open_cursor = collection.find(batch_size=1)
+        assert (await open_cursor.to_list(1))[0]["_id"] in range(5)
+        await open_cursor.close()
+        assert not open_cursor.alive
+    finally:
+        closing = client.close()
+        await closing
