@@ -412,7 +412,7 @@ def _text(html_path: Path) -> str:
 
 
 @pytest.mark.no_server
-@pytest.mark.parametrize("framework, prefix", [("asyncio", "AsyncIO"), ("tornado", "")])
+@pytest.mark.parametrize("framework, prefix", [("asyncio", "AsyncIO"), ("tornado", ""), ("trio", "Trio")])
 def test_reference_shows_coroutines_and_motorlike_types(built_html, framework, prefix):
     text = _text(built_html / "api" / f"{framework}.html")
     # every public class of the framework
