@@ -28,3 +28,32 @@ def test_the_wheel_ships_the_library_only(tmp_path: Path) -> None:
     assert not [name for name in names if "stubgen" in name or name.startswith(("synchro/", "tools/", "test/"))]
     # The embedded test server stays importable for users' own tests.
     assert "motorlike/testserver.py" in names
+
+
+@pytest.mark.parametrize(
+    "module, missing, extra",
+    [
+        ("motorlike.motor_tornado", "tornado", "motorlike[tornado]"),
+        ("motorlike.motor_trio", "trio", "motorlike[trio]"),
+        ("motorlike.aiohttp", "aiohttp", "motorlike[aiohttp]"),
+    ],
+)
+def test_a_missing_extra_is_named(module: str, missing: str, extra: str) -> None:
+    """Without its optional dependency, a module says which extra to install."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name == {missing!r} or name.startswith({missing + '.'!r}):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert extra in result.stdout, result.stdout + result.stderr
