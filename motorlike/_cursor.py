@@ -56,7 +56,7 @@ _FETCH_AGAIN = "again"
 class _Fetched:
     """What the workers fetched from one PyMongo cursor and no reader took yet."""
 
-    __slots__ = ("cursor", "docs", "exhausted", "handed_out")
+    __slots__ = ("cursor", "docs", "exhausted", "handed_out", "low_water", "prefetching", "error")
 
     def __init__(self, cursor: Any) -> None:
         #: The PyMongo cursor; None until a latent cursor's command runs.
@@ -65,6 +65,15 @@ class _Fetched:
         self.exhausted = False
         #: Documents taken so far (a give-back checks nobody read on since).
         self.handed_out = 0
+        #: ``async for`` starts fetching the next batch when no more than
+        #: this many documents are left (a quarter of the last fetch's);
+        #: -1 until a fetch has run, and for cursors that never prefetch.
+        self.low_water = -1
+        #: A prefetch is queued or running (a hint, read without the lock).
+        self.prefetching = False
+        #: What a prefetch raised; the next fetch raises it, after the
+        #: documents fetched before it were handed out.
+        self.error: BaseException | None = None
 
     def take(self, length: int | None) -> list:
         """Up to ``length`` documents (all if None), in order, on the reader's loop."""
@@ -95,15 +104,17 @@ class _Fetched:
         self.handed_out -= len(taken)
 
 
-def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None) -> bool:
+def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, batches: int | None = None) -> bool:
     """Worker, holding the cursor's lock: buffer ``wanted`` documents (None: all).
 
     Stops early at the end of the cursor, or at an empty batch (a tailable
-    cursor with nothing new). Never loops on empty batches: that would hold
-    the lock, and a thread, for as long as the server has nothing, however
-    long ago the reader gave up. Returns whether documents are buffered.
+    cursor with nothing new), or after ``batches`` batches. Never loops on
+    empty batches: that would hold the lock, and a thread, for as long as the
+    server has nothing, however long ago the reader gave up. Returns whether
+    documents are buffered.
     """
     docs = fetched.docs
+    refills = 0
     if fetched.exhausted:
         return bool(docs)
     if _is_empty(cursor):
@@ -120,9 +131,10 @@ def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None) -> bool:
         if _server_done(cursor):
             fetched.exhausted = True
             return bool(docs)
-        if wanted is not None and len(docs) >= wanted:
-            return True
+        if (wanted is not None and len(docs) >= wanted) or (batches is not None and refills >= batches):
+            return bool(docs)
         _set_buffer(cursor, collections.deque())  # PyMongo fetches only into an empty buffer
+        refills += 1
         if not _refill(cursor) and not _server_done(cursor):
             # Another fetch may follow later: a tailable cursor, or a
             # server that answered an empty batch.
@@ -148,6 +160,9 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
 
     #: Applied to each document handed out (GridFS cursors make GridOuts).
     _transform: Callable[[Any, Any], Any] | None = None
+    #: Whether ``async for`` fetches the next batch ahead (never for a
+    #: tailable cursor: its getMore waits for new documents).
+    _prefetches = True
 
     def __init__(self, cursor: Any, collection: Any) -> None:
         super().__init__(cursor)
@@ -184,6 +199,12 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
 
     def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> Any:
         """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
+        error = fetched.error
+        if error is not None:
+            # A prefetch failed: the reader who needs what it was fetching
+            # gets its error, once (the documents before it were handed out).
+            fetched.error = None
+            raise error
         if fetched.exhausted:
             # Closed or rewound meanwhile (the lock is not first come, first
             # served): never start a latent cursor's command after close().
@@ -193,11 +214,36 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             cursor = fetched.cursor = self._ensure_started()
         self.started = True
         buffered = _fetch(fetched, cursor, wanted)
+        if self._prefetches and not _is_tailable(cursor):
+            fetched.low_water = len(fetched.docs) // 4
         if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
             # PyMongo's CommandCursor.next() goes on through empty batches:
             # so does __anext__, one worker call per batch, from the loop.
             return _FETCH_AGAIN
         return buffered
+
+    def _prefetch_on_worker(self, fetched: _Fetched) -> None:
+        """Worker, holding the lock: fetch one more batch for ``async for``.
+
+        Its outcome goes nowhere but ``fetched``: documents are appended in
+        order, as any fetch's; an error waits in ``fetched.error`` for the
+        next reader that needs more documents.
+        """
+        try:
+            cursor = fetched.cursor
+            if cursor is not None and fetched.error is None and not fetched.exhausted:
+                _fetch(fetched, cursor, None, batches=1)
+                fetched.low_water = len(fetched.docs) // 4
+        except BaseException as exc:  # noqa: BLE001 - kept for the reader
+            fetched.error = exc
+        finally:
+            fetched.prefetching = False
+
+    def _start_prefetch(self, fetched: _Fetched) -> None:
+        fetched.prefetching = True
+        fetched.low_water = -1  # until this prefetch has fetched
+        # A background call: it needs no loop, and nobody waits for it.
+        BackgroundCall(self._prefetch_on_worker, fetched, lock=self._worker_lock)
 
     def _hand_out(self, documents: list) -> list:
         transform = self._transform
@@ -213,12 +259,16 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         while True:
             fetched = self._fetched
             exhausted = fetched.exhausted  # before looking at docs: see the notes above
+            docs = fetched.docs
             try:
-                document = fetched.docs.popleft()
+                document = docs.popleft()
             except IndexError:
                 if exhausted:
                     raise StopAsyncIteration from None
             else:
+                if len(docs) <= fetched.low_water and not exhausted and not fetched.prefetching:
+                    # Fetch the next batch while this one is consumed.
+                    self._start_prefetch(fetched)
                 transform = self._transform
                 return document if transform is None else transform(document)
             if not await self._run(self._fetch_on_worker, fetched, 1, True) and not fetched.docs:
