@@ -215,7 +215,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.started = True
         buffered = _fetch(fetched, cursor, wanted)
         if self._prefetches and not _is_tailable(cursor):
-            fetched.low_water = len(fetched.docs) // 4
+            fetched.low_water = len(fetched.docs) // 2
         if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
             # PyMongo's CommandCursor.next() goes on through empty batches:
             # so does __anext__, one worker call per batch, from the loop.
@@ -233,7 +233,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             cursor = fetched.cursor
             if cursor is not None and fetched.error is None and not fetched.exhausted:
                 _fetch(fetched, cursor, None, batches=1)
-                fetched.low_water = len(fetched.docs) // 4
+                fetched.low_water = len(fetched.docs) // 2
         except BaseException as exc:  # noqa: BLE001 - kept for the reader
             fetched.error = exc
         finally:
