@@ -47,6 +47,10 @@ _log = logging.getLogger("motorlike")
 #   on whatever loop that runs.
 # * ``exhausted`` is set after the last append; readers read it *before*
 #   looking at ``docs``, so "exhausted and nothing buffered" means done.
+# * ``async for`` may start one prefetch (a background worker call, holding
+#   the lock like any other) when half of what the last fetch left remains:
+#   it only appends, so the rules above hold; its error waits in
+#   ``_Fetched.error`` until the buffered documents are gone.
 
 
 #: _fetch_on_worker's answer when an empty batch came and next() should ask again.
@@ -66,7 +70,7 @@ class _Fetched:
         #: Documents taken so far (a give-back checks nobody read on since).
         self.handed_out = 0
         #: ``async for`` starts fetching the next batch when no more than
-        #: this many documents are left (a quarter of the last fetch's);
+        #: this many documents are left (half of what the last fetch left);
         #: -1 until a fetch has run, and for cursors that never prefetch.
         self.low_water = -1
         #: A prefetch is queued or running (a hint, read without the lock).
@@ -201,8 +205,10 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
         error = fetched.error
         if error is not None:
+            if fetched.docs:
+                return True  # the documents fetched before the error go first
             # A prefetch failed: the reader who needs what it was fetching
-            # gets its error, once (the documents before it were handed out).
+            # gets its error, once.
             fetched.error = None
             raise error
         if fetched.exhausted:
@@ -214,7 +220,10 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             cursor = fetched.cursor = self._ensure_started()
         self.started = True
         buffered = _fetch(fetched, cursor, wanted)
-        if self._prefetches and not _is_tailable(cursor):
+        # Never ahead of a tailable cursor (its getMore waits for new data),
+        # nor with an explicit session: PyMongo's sessions are not
+        # thread-safe, and the caller may use it meanwhile.
+        if self._prefetches and not _is_tailable(cursor) and cursor.session is None:
             fetched.low_water = len(fetched.docs) // 2
         if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
             # PyMongo's CommandCursor.next() goes on through empty batches:
@@ -242,8 +251,11 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     def _start_prefetch(self, fetched: _Fetched) -> None:
         fetched.prefetching = True
         fetched.low_water = -1  # until this prefetch has fetched
-        # A background call: it needs no loop, and nobody waits for it.
-        BackgroundCall(self._prefetch_on_worker, fetched, lock=self._worker_lock)
+        try:
+            # A background call: it needs no loop, and nobody waits for it.
+            BackgroundCall(self._prefetch_on_worker, fetched, lock=self._worker_lock)
+        except BaseException:  # noqa: BLE001 - no thread to be had: only an optimisation is lost
+            fetched.prefetching = False
 
     def _hand_out(self, documents: list) -> list:
         transform = self._transform
@@ -266,6 +278,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                 if exhausted:
                     raise StopAsyncIteration from None
             else:
+                fetched.handed_out += 1
                 if len(docs) <= fetched.low_water and not exhausted and not fetched.prefetching:
                     # Fetch the next batch while this one is consumed.
                     self._start_prefetch(fetched)

@@ -17,7 +17,7 @@ from pymongo import CursorType
 from pymongo.errors import OperationFailure
 
 from test.fault_server import FaultServer
-from test.test_mockupdb import client_for, cursor_reply, mock  # noqa: F401 - mock is a fixture
+from test.test_mockupdb import MockServer, client_for, cursor_reply, mock  # noqa: F401 - mock is a fixture
 
 pytestmark = pytest.mark.no_server
 
@@ -101,3 +101,41 @@ async def test_random_cancellation_with_prefetch_loses_and_reorders_nothing(fram
             assert server.commands.count("getMore") <= 300 // 9 + 1
         finally:
             client.close()
+
+
+async def test_no_prefetch_with_an_explicit_session(framework) -> None:
+    """PyMongo's sessions are not thread-safe: a background getMore must not
+    use one the caller may be using meanwhile."""
+    mock = MockServer(logicalSessionTimeoutMinutes=30).start()
+    mock.on("find", cursor_reply(42, "db.coll", DOCS))
+    client = client_for(framework, mock.uri)
+    try:
+        session = await client.start_session()
+        cursor = client.db.coll.find(session=session).batch_size(8)
+        assert [await cursor.__anext__() for _ in range(7)] == DOCS[:7]
+        await asyncio.sleep(0.3)
+        assert "getMore" not in [name for name, _ in mock.commands]
+        await cursor.close()
+        await session.end_session()
+    finally:
+        client.close()
+        mock.stop()
+
+
+async def test_after_a_prefetch_error_to_list_hands_out_what_came_before(framework, mock) -> None:
+    mock.on("find", cursor_reply(42, "db.coll", DOCS))
+    mock.on("getMore", {"ok": 0, "errmsg": "cursor went away", "code": 43})
+    client = client_for(framework, mock.uri)
+    try:
+        cursor = client.db.coll.find().batch_size(8)
+        first = [await cursor.__anext__() for _ in range(5)]  # the prefetch starts, and fails
+        for _ in range(50):
+            if cursor._fetched.error is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert await cursor.to_list() == DOCS[5:]  # the documents before the error first
+        with pytest.raises(OperationFailure, match="cursor went away"):
+            await cursor.to_list()
+        assert first == DOCS[:5]
+    finally:
+        client.close()

@@ -238,8 +238,9 @@ async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) ->
 
 
 async def _open_cursor_on(client: Any) -> Any:
+    """A cursor still open on the server (to_list: no prefetch runs ahead)."""
     cursor = client.db.coll.find().batch_size(2)
-    assert await cursor.next() == DOCS[0]
+    assert await cursor.to_list(1) == DOCS[:1]
     return cursor
 
 

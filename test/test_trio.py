@@ -309,3 +309,52 @@ async def test_deprecated_cursor_api_and_closing(server_uri: str, coll_name: str
     finally:
         closing = client.close()
         await closing
+
+
+@pytest.mark.trio
+async def test_documents_given_back_are_not_also_returned() -> None:
+    """A to_list future cancelled at its checkpoint gives its documents back;
+    awaiting it again must not return them too (they would be read twice)."""
+    import concurrent.futures
+
+    from motorlike.frameworks.trio import TrioFuture
+
+    given_back = []
+    future = TrioFuture()
+    future.resolve([1, 2], lambda: given_back.append([1, 2]))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await future
+    assert given_back == [[1, 2]]
+    with pytest.raises(concurrent.futures.CancelledError):
+        await future
+    # A wait cancelled before any result: a cancelled future, not None.
+    pending = TrioFuture()
+    called = []
+    pending.add_done_callback(lambda f: called.append(f.cancelled()))
+    with trio.move_on_after(0.01):
+        await pending
+    assert pending.cancelled() and called == [True]
+    with pytest.raises(concurrent.futures.CancelledError):
+        pending.result()
+
+
+def test_a_failing_each_callback_does_not_end_the_trio_run(server_uri: str, coll_name: str, caplog) -> None:
+    client = _client(server_uri)
+
+    async def main() -> str:
+        await client[DB_NAME][coll_name].insert_one({"_id": 1})
+
+        def callback(document, error):
+            raise ValueError("the callback's own bug")
+
+        with pytest.warns(DeprecationWarning):
+            client[DB_NAME][coll_name].find().each(callback)
+        await trio.sleep(0.5)
+        return "run went on"
+
+    try:
+        assert trio.run(main) == "run went on"
+        assert "the callback's own bug" in caplog.text
+    finally:
+        client.close()

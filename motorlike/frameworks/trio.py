@@ -12,6 +12,7 @@ and one that has runs to completion on its thread with its outcome dropped.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 from typing import Any, Awaitable, Callable, Coroutine
 
 try:
@@ -75,6 +76,8 @@ class TrioFuture:
     def result(self) -> Any:
         if self._state == _PENDING:
             raise RuntimeError("TrioFuture is not done")
+        if self._state == _CANCELLED:
+            raise concurrent.futures.CancelledError()
         self._give_back = None
         if self._error is not None:
             raise self._error
@@ -105,7 +108,7 @@ class TrioFuture:
             def abort(_: Any) -> Any:
                 # The task is cancelled while it waits: abandon the call.
                 self._task = None
-                self._state = _CANCELLED
+                self._cancel()
                 return trio.lowlevel.Abort.SUCCEEDED
 
             value = yield from trio.lowlevel.wait_task_rescheduled(abort).__await__()
@@ -119,9 +122,17 @@ class TrioFuture:
         except BaseException:
             give_back, self._give_back = self._give_back, None
             if give_back is not None:
+                # Given back: nobody may have them from here too.
                 give_back()
+                self._cancel()
             raise
         return self.result()
+
+    def _cancel(self) -> None:
+        self._state, self._value, self._error = _CANCELLED, None, None
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
 
     def __del__(self) -> None:
         give_back = self._give_back
@@ -202,6 +213,8 @@ async def _wait_concurrent(future: concurrent.futures.Future) -> Any:
 
         future.add_done_callback(on_done)
         await waiter
+    else:
+        await trio.lowlevel.checkpoint()
     return future.result()
 
 
@@ -211,7 +224,10 @@ def wait_concurrent(future: concurrent.futures.Future) -> Awaitable[Any]:
 
 def spawn(loop: Any, coroutine: Coroutine[Any, Any, Any]) -> None:
     async def run() -> None:
-        await coroutine
+        try:
+            await coroutine
+        except Exception:  # noqa: BLE001 - escaping a system task would end the whole run
+            logging.getLogger("motorlike").exception("motorlike: a background task failed")
 
     # A system task: Trio's way to run something no nursery owns.
     trio.lowlevel.spawn_system_task(run)
