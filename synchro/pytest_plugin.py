@@ -42,6 +42,13 @@ def _install_hook() -> None:
 
     root = os.environ["SYNCHRO_TEST_ROOT"]
     _finder = importer.install(synchro.default_api(), [root], [os.path.join(root, "asynchronous")])
+    # PyMongo's synchronous cursor sends a getMore only when its buffer is
+    # empty, and its tests count commands and buffered documents at each
+    # step; motorlike's async-for prefetch (a getMore ahead of the reader)
+    # would show there. Suite runs keep PyMongo's timing.
+    from motorlike._cursor import AgnosticBaseCursor
+
+    AgnosticBaseCursor._prefetches = False
 
 
 # Installed when pytest imports this plugin: before any conftest or test
