@@ -170,8 +170,23 @@ def _pymongo_member(cls: type, name: str) -> Any:
     return inspect.getattr_static(delegate_class, name, None)
 
 
+#: framework -> (how many declarations it was made from, the mapping): the
+#: generator asks once per attribute, the mapping changes only when a
+#: declaration is added.
+_class_names_cache: dict[Any, tuple[int, dict[str, str]]] = {}
+
+
 def _framework_class_names(framework: Any) -> dict[str, str]:
     """PyMongo class name -> this framework's class name, for signatures."""
+    cached = _class_names_cache.get(framework)
+    if cached is not None and cached[0] == len(_wrapper_declarations):
+        return cached[1]
+    names = _build_class_names(framework)
+    _class_names_cache[framework] = (len(_wrapper_declarations), names)
+    return names
+
+
+def _build_class_names(framework: Any) -> dict[str, str]:
     names: dict[str, str] = {}
     for pymongo_class, declaration in list(_wrapper_declarations.items()):
         motor_name = framework.CLASS_PREFIX + getattr(declaration, "__motor_class_name__", declaration.__name__)

@@ -161,6 +161,12 @@ class _SyncBinding:
             self._session.end_session()
 
 
+try:
+    from motorlike.motor_gridfs import _GRID_IN_READ_ONLY
+except ImportError:  # GridFS is optional for the shim
+    _GRID_IN_READ_ONLY = frozenset()
+
+
 class GridInSync:
     """PyMongo's GridIn takes file fields as attributes (``f.metadata = {...}``),
     and after ``close()`` writes each to the server at once. motorlike's takes
@@ -173,7 +179,7 @@ class GridInSync:
             object.__setattr__(self, name, value)
             return
         motor = self._motor
-        if motor.closed and name not in ("_id", "chunk_size", "length", "md5", "upload_date", "closed"):
+        if motor.closed and name not in _GRID_IN_READ_ONLY:
             self._api.run(motor.set, name, value)
         else:
             setattr(motor, name, value)
