@@ -22,6 +22,7 @@ entry, pytest unable to run).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -86,6 +87,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run the tests excluded because the embedded server cannot run them (for a real mongod)",
     )
     parser.add_argument("--plain-only", action="store_true", help="run only the plain PyMongo baseline")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs (the baseline, each framework) to make side by side, each with its own server (default 1)",
+    )
+    parser.add_argument(
+        "--markdown",
+        help="also write the per-file table as Markdown to this path (doc/synchro-suite.md for --full runs)",
+    )
     parser.add_argument(INSIDE_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -319,6 +330,14 @@ def build_report(
         target = report_files.get(_file_of(entry.id))
         if target is not None:
             target["excluded"].append({"id": entry.id, "runs": entry.runs, "reason": entry.reason})
+    # How many collected tests each kind of exclusion kept out of the runs.
+    for node in synchro_results.get("collected", []):
+        target = report_files.get(_file_of(node))
+        hit = next((entry for entry in excluded if exclusions.matches(entry.id, node)), None)
+        if target is None or hit is None:
+            continue
+        key = "excluded_tests" if hit.runs == "synchro" else "server_excluded_tests"
+        target[key] = target.get(key, 0) + 1
     return {
         "pymongo_version": version,
         "framework": framework,
@@ -449,23 +468,32 @@ def run(options: argparse.Namespace) -> int:
     stale: list[exclusions.Exclusion] = []
 
     server_exclusions = not options.no_server_exclusions
-    plain_entries = exclusions.applicable("plain", [f"test/{name}" for name in files], server_exclusions=server_exclusions)
-    with servers.open() as uri:
-        plain = run_mode("plain", None, uri, plain_entries)
+    paths = [f"test/{name}" for name in files]
+    plain_entries = exclusions.applicable("plain", paths, server_exclusions=server_exclusions)
+    synchro_entries = exclusions.applicable("synchro", paths, server_exclusions=server_exclusions)
+
+    def run_with_own_server(framework: str | None) -> dict:
+        mode, entries = ("plain", plain_entries) if framework is None else ("synchro", synchro_entries)
+        with servers.open() as uri:
+            return run_mode(mode, framework, uri, entries)
+
+    # The baseline and each framework's run are independent (each gets a
+    # fresh server), so with --jobs they can run side by side.
+    wanted: list[str | None] = [None] + ([] if options.plain_only else frameworks)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as executor:
+        futures = {framework: executor.submit(run_with_own_server, framework) for framework in wanted}
+        outcomes = {framework: future.result() for framework, future in futures.items()}
+    plain = outcomes[None]
     if not options.keyword:
         stale += exclusions.unmatched(plain_entries, plain["collected"])
 
     status = 0
     written: dict[str, dict] = {}
     for framework in [] if options.plain_only else frameworks:
-        entries = exclusions.applicable(
-            "synchro", [f"test/{name}" for name in files], server_exclusions=server_exclusions
-        )
-        with servers.open() as uri:
-            results = run_mode("synchro", framework, uri, entries)
+        results = outcomes[framework]
         if not options.keyword:
-            stale += [entry for entry in exclusions.unmatched(entries, results["collected"]) if entry not in stale]
-        report = build_report(version, framework, files, plain, results, entries)
+            stale += [entry for entry in exclusions.unmatched(synchro_entries, results["collected"]) if entry not in stale]
+        report = build_report(version, framework, files, plain, results, synchro_entries)
         path = reports[framework]
         path.write_text(json.dumps(report, indent=2) + "\n")
         written[framework] = report
@@ -473,6 +501,12 @@ def run(options: argparse.Namespace) -> int:
         print(f"report: {path}")
         if report["gap_total"] and not options.allow_gap:
             status = max(status, 1)
+
+    if options.markdown and written:
+        from synchro import markdown
+
+        pathlib.Path(options.markdown).write_text(markdown.render(written, server=servers.describe()))
+        print(f"markdown: {options.markdown}")
 
     if len(written) > 1:
         summary_path = pathlib.Path(options.report).resolve()

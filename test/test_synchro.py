@@ -316,6 +316,36 @@ def test_full_runs_lose_only_the_file_pytest_cannot_run():
     assert "not run (synchro): test_broken.py" in runner.format_table(report)
 
 
+@pytest.mark.no_server
+def test_markdown_table_counts_exclusions_and_lists_the_gap():
+    import datetime
+
+    from synchro import markdown
+
+    plain = {"outcomes": {"test/test_a.py::T::test_1": "passed", "test/test_a.py::T::test_2": "passed"}}
+    collected = ["test/test_a.py::T::test_1", "test/test_a.py::T::test_2", "test/test_a.py::T::test_3",
+                 "test/test_a.py::U::test_4"]
+    excluded = [
+        exclusions.Exclusion("test/test_a.py::T::test_3", "Motor's API differs"),
+        exclusions.Exclusion("test/test_a.py::U", "the server cannot", runs="both"),
+    ]
+    reports = {
+        "asyncio": build_report("4.20.0", "asyncio", ["test_a.py"], plain,
+                                {"outcomes": {"test/test_a.py::T::test_1": "passed"}, "collected": collected}, excluded),
+        "tornado": build_report("4.20.0", "tornado", ["test_a.py"], plain,
+                                {"outcomes": {"test/test_a.py::T::test_1": "passed", "test/test_a.py::T::test_2": "passed"},
+                                 "collected": collected}, excluded),
+    }
+    entry = reports["asyncio"]["files"]["test_a.py"]
+    assert (entry["excluded_tests"], entry["server_excluded_tests"]) == (1, 1)
+    text = markdown.render(reports, server="a test server", when=datetime.date(2026, 12, 2), found={"pymongo": "4.20.0"})
+    assert "Run on 2026-12-02: PyMongo 4.20.0's suite, pymongo 4.20.0; server: a test server." in text
+    assert "| `test_a.py` | 2 | 1 | 2 | 1 | 1 | 1 |" in text
+    assert "- `test/test_a.py::T::test_2` (asyncio)" in text
+    assert "- `test/test_a.py::T::test_3` (by design): Motor's API differs" in text
+    assert "- `test/test_a.py::U` (server): the server cannot" in text
+
+
 @pytest.mark.requires("change_streams")
 def test_change_stream_opens_when_watch_is_called(scollection):
     import time
