@@ -9,6 +9,7 @@ import sys
 from typing import Any, Awaitable, Callable, Coroutine
 
 from motorlike._bridge import deliver_to_future, get_pool
+from motorlike.frameworks._inbox import inbox_for
 
 NAME = "asyncio"
 #: Where the classes generated for this framework live.
@@ -55,7 +56,9 @@ def submit(
     """Run ``fn`` on the worker pool; its outcome reaches ``future`` on ``loop``."""
     if future is None:
         future = loop.create_future()
-    get_pool().submit(loop, future, fn, args, kwargs, deliver)
+    # Outcomes reach the loop through its inbox: one wake-up for all the
+    # calls that finish while it is busy.
+    get_pool().submit(inbox_for(loop), future, fn, args, kwargs, deliver)
     return future
 
 

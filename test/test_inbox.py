@@ -1,0 +1,169 @@
+"""The asyncio loop inbox: worker outcomes delivered in batches, once each, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import pytest
+
+from motorlike.frameworks._inbox import LoopInbox, inbox_for
+
+pytestmark = pytest.mark.no_server
+
+
+def _record(into: list) -> object:
+    def deliver(waiter, result, error):
+        into.append((waiter, result, error))
+
+    return deliver
+
+
+def test_outcomes_that_arrive_while_the_loop_is_busy_take_one_wake_up():
+    loop = asyncio.new_event_loop()
+    try:
+        inbox = inbox_for(loop)
+        assert isinstance(inbox, LoopInbox) and inbox_for(loop) is inbox
+        delivered: list = []
+        drains = []
+        real_call = loop.call_soon_threadsafe
+
+        def counting_call(callback, *args):
+            drains.append(len(inbox))
+            return real_call(callback, *args)
+
+        loop.call_soon_threadsafe = counting_call  # type: ignore[method-assign]
+        # The loop is not running: everything put now waits for one drain.
+        for number in range(10):
+            inbox.call_soon_threadsafe(_record(delivered), number, number * 2, None)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert drains == [1]  # asked for when the first arrived; the next nine joined it
+        assert delivered == [(n, n * 2, None) for n in range(10)]
+        # And the next put schedules a new drain.
+        inbox.call_soon_threadsafe(_record(delivered), 10, 20, None)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert drains == [1, 1] and delivered[-1] == (10, 20, None)
+    finally:
+        loop.close()
+
+
+def test_many_threads_each_outcome_once_and_in_each_threads_order():
+    loop = asyncio.new_event_loop()
+    delivered: list = []
+    threads_count, per_thread = 8, 400
+
+    def producer(thread_number: int) -> None:
+        inbox = inbox_for(loop)
+        for sequence in range(per_thread):
+            inbox.call_soon_threadsafe(_record(delivered), thread_number, sequence, None)
+
+    async def main() -> None:
+        threads = [threading.Thread(target=producer, args=(n,)) for n in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        while len(delivered) < threads_count * per_thread:
+            await asyncio.sleep(0.001)
+        for thread in threads:
+            thread.join()
+        await asyncio.sleep(0.01)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(delivered) == threads_count * per_thread
+    for number in range(threads_count):
+        assert [seq for who, seq, _ in delivered if who == number] == list(range(per_thread))
+
+
+def test_a_closed_loop_raises_and_the_inbox_recovers():
+    loop = asyncio.new_event_loop()
+    inbox = inbox_for(loop)
+    loop.close()
+    with pytest.raises(RuntimeError):
+        inbox.call_soon_threadsafe(_record([]), 1, 1, None)
+    assert len(inbox) == 0 and inbox._scheduled is False
+    with pytest.raises(RuntimeError):
+        inbox.call_soon_threadsafe(_record([]), 2, 2, None)
+
+
+def test_a_failing_delivery_costs_no_other(caplog):
+    loop = asyncio.new_event_loop()
+    delivered: list = []
+
+    def broken(waiter, result, error):
+        raise ValueError("broken deliver")
+
+    try:
+        inbox = inbox_for(loop)
+        inbox.call_soon_threadsafe(_record(delivered), 1, "a", None)
+        inbox.call_soon_threadsafe(broken, 2, "b", None)
+        inbox.call_soon_threadsafe(_record(delivered), 3, "c", None)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert delivered == [(1, "a", None), (3, "c", None)]
+    assert "could not be delivered" in caplog.text
+
+
+def test_keyboard_interrupt_in_a_delivery_keeps_the_rest_for_the_next_run():
+    loop = asyncio.new_event_loop()
+    delivered: list = []
+
+    def interrupt(waiter, result, error):
+        raise KeyboardInterrupt
+
+    try:
+        inbox = inbox_for(loop)
+        inbox.call_soon_threadsafe(_record(delivered), 1, "a", None)
+        inbox.call_soon_threadsafe(interrupt, 2, "b", None)
+        inbox.call_soon_threadsafe(_record(delivered), 3, "c", None)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(asyncio.sleep(0.01))
+        assert delivered == [(1, "a", None)]
+        loop.run_until_complete(asyncio.sleep(0))
+        assert delivered == [(1, "a", None), (3, "c", None)]
+    finally:
+        loop.close()
+
+
+def test_the_inbox_does_not_keep_its_loop_alive():
+    import weakref
+
+    loop = asyncio.new_event_loop()
+    inbox = inbox_for(loop)
+    loop_ref = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert loop_ref() is None
+    with pytest.raises(RuntimeError):
+        inbox.call_soon_threadsafe(_record([]), 1, 1, None)
+
+
+def test_objects_that_cannot_be_weakly_referenced_get_no_inbox():
+    class SlotLoop:
+        __slots__ = ()
+
+        def call_soon_threadsafe(self, *args):
+            pass
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+    slot_loop, unhashable = SlotLoop(), Unhashable()
+    assert inbox_for(slot_loop) is slot_loop
+    assert inbox_for(unhashable) is unhashable
+
+
+def test_futures_resolved_through_the_pool_in_submission_order_under_load():
+    """End to end: 500 quick calls through the asyncio framework, all resolved, none twice."""
+    from motorlike.frameworks import asyncio as asyncio_framework
+
+    async def main() -> list:
+        loop = asyncio.get_running_loop()
+        futures = [asyncio_framework.submit(loop, lambda n=n: n, (), {}) for n in range(500)]
+        return await asyncio.gather(*futures)
+
+    assert asyncio.run(main()) == list(range(500))
