@@ -114,6 +114,31 @@ def queue_wait_from_environment() -> float:
     return _positive_int_from_environment(("MOTORLIKE_QUEUE_WAIT_MS",), DEFAULT_QUEUE_WAIT_MS) / 1000
 
 
+def worker_affinity_from_environment() -> bool:
+    """Read ``MOTORLIKE_WORKER_AFFINITY`` (``1``: on; Linux only)."""
+    raw = os.environ.get("MOTORLIKE_WORKER_AFFINITY", "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"MOTORLIKE_WORKER_AFFINITY must be 1 or 0, not {raw!r}")
+
+
+def _cpu_reader() -> Callable[[], int] | None:
+    """glibc's ``sched_getcpu`` (a vDSO read, no system call), if there is one."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_int
+    function.argtypes = []
+    return function
+
+
 def deliver_to_future(future: Any, result: Any, error: BaseException | None) -> None:
     """The usual ``deliver``: resolve an asyncio future, unless its waiter gave up.
 
@@ -131,10 +156,11 @@ def deliver_to_future(future: Any, result: Any, error: BaseException | None) -> 
 class _Worker:
     """One thread's parking spot: it sleeps on ``wake`` until handed a job."""
 
-    __slots__ = ("job", "wake", "running_since", "waiter")
+    __slots__ = ("job", "wake", "running_since", "waiter", "cpu")
 
     def __init__(self, job: tuple) -> None:
         self.job: tuple | None = job
+        self.cpu = -1  # the CPU this thread is pinned to, with worker affinity
         self.wake = threading.Lock()
         self.wake.acquire()  # held while there is nothing to do
         # What the watchdog reads (without the lock: a hint, not a promise).
@@ -180,6 +206,8 @@ class WorkerPool:
         self._completed_mark = 0
         # (monotonic, process CPU seconds) at the same moments.
         self._cpu_mark = (0.0, 0.0)
+        # With worker affinity, each job carries its caller's CPU.
+        self._read_cpu = _cpu_reader() if worker_affinity_from_environment() else None
 
     # -- submitting --------------------------------------------------------
 
@@ -198,7 +226,9 @@ class WorkerPool:
         or on the worker thread if ``loop`` is None. It runs once, unless the
         loop was closed meanwhile.
         """
-        job = (loop, waiter, deliver, contextvars.copy_context(), fn, args, kwargs, time.monotonic())
+        read_cpu = self._read_cpu
+        cpu = read_cpu() if read_cpu is not None else -1
+        job = (loop, waiter, deliver, contextvars.copy_context(), fn, args, kwargs, cpu, time.monotonic())
         with self._lock:
             if self._shut_down:
                 raise RuntimeError("motorlike's worker pool has been shut down")
@@ -260,6 +290,8 @@ class WorkerPool:
         job = me.job
         me.job = None
         while job is not None:
+            if job[7] != me.cpu and job[7] >= 0:
+                _run_on_cpu(me, job[7])
             me.waiter = job[1]
             me.running_since = time.monotonic()
             outcome = _execute(job)
@@ -422,9 +454,20 @@ class WorkerPool:
 _PARKED: Any = object()
 
 
+def _run_on_cpu(me: _Worker, cpu: int) -> None:
+    """Pin the calling worker thread to ``cpu``, its caller's: the caller
+    sleeps while the call runs, so one core serves both and no wake-up has
+    to cross cores."""
+    me.cpu = cpu  # tried once per CPU, whatever the outcome
+    try:
+        os.sched_setaffinity(0, {cpu})  # 0: this thread, on Linux
+    except OSError:
+        pass  # not allowed (a cgroup's cpuset): run where we are
+
+
 def _execute(job: tuple) -> tuple | None:
     """Run a job's call; what to deliver, or None if its waiter had given up."""
-    loop, waiter, deliver, context, fn, args, kwargs, _ = job
+    loop, waiter, deliver, context, fn, args, kwargs, _cpu, _ = job
     if waiter.cancelled():
         # Cancelled before it started (reading the state from this thread
         # is racy only towards running it anyway): skip the call, as an

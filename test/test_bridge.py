@@ -758,3 +758,64 @@ async def test_a_refused_watchdog_thread_queues_nothing(monkeypatch) -> None:
     finally:
         release.set()
         pool.shutdown()
+
+
+@pytest.mark.parametrize("raw, expected", [("", False), ("0", False), ("off", False), ("1", True), ("yes", True)])
+def test_worker_affinity_from_environment(monkeypatch, raw, expected) -> None:
+    monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", raw)
+    assert _bridge.worker_affinity_from_environment() is expected
+
+
+def test_bad_worker_affinity_raises(monkeypatch) -> None:
+    monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", "sometimes")
+    with pytest.raises(ValueError, match="MOTORLIKE_WORKER_AFFINITY"):
+        _bridge.WorkerPool(1)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2 or _bridge._cpu_reader() is None,
+    reason="needs Linux's sched_setaffinity, glibc's sched_getcpu and two usable CPUs",
+)
+def test_with_worker_affinity_a_call_runs_on_its_callers_cpu(monkeypatch) -> None:
+    monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", "1")
+    pool = _bridge.WorkerPool(1)
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    seen: list = []
+    outcome = threading.Semaphore(0)
+
+    class Waiter:
+        def cancelled(self) -> bool:
+            return False
+
+    def deliver(_waiter: Any, result: Any, error: BaseException | None) -> None:
+        seen.append(error or result)
+        outcome.release()
+
+    def caller_on(cpu: int) -> None:
+        os.sched_setaffinity(0, {cpu})  # this (caller) thread only
+        pool.submit(None, Waiter(), os.sched_getaffinity, (0,), {}, deliver)
+
+    try:
+        for cpu in (cpus[0], cpus[1], cpus[0]):
+            caller = threading.Thread(target=caller_on, args=(cpu,))
+            caller.start()
+            caller.join()
+            assert outcome.acquire(timeout=5)
+            assert seen[-1] == {cpu}  # the one worker moved with its caller
+        assert pool.thread_count == 1
+    finally:
+        pool.shutdown()
+    # Off (the default): a worker keeps the process's CPUs.
+    monkeypatch.delenv("MOTORLIKE_WORKER_AFFINITY")
+    pool = _bridge.WorkerPool(1)
+    try:
+        # Its one worker started here (a new thread inherits its starter's CPUs).
+        pool.submit(None, Waiter(), os.sched_getaffinity, (0,), {}, deliver)
+        assert outcome.acquire(timeout=5)
+        caller = threading.Thread(target=caller_on, args=(cpus[0],))
+        caller.start()
+        caller.join()
+        assert outcome.acquire(timeout=5)
+        assert seen[-1] == os.sched_getaffinity(0)
+    finally:
+        pool.shutdown()
