@@ -168,13 +168,37 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     #: tailable cursor: its getMore waits for new documents).
     _prefetches = True
 
-    def __init__(self, cursor: Any, collection: Any) -> None:
+    def __init__(self, cursor: Any, *args: Any, **kwargs: Any) -> None:
+        """Motor's form, ``(pymongo_cursor, collection)``, as the collection's
+        methods make them; or PyMongo's constructor with a motorlike
+        collection: ``AsyncIOMotorCursor(collection, filter, ...)``,
+        ``AsyncIOMotorCommandCursor(collection, cursor_info, address, ...)``.
+        Neither sends anything to the server."""
+        if isinstance(cursor, AgnosticBase):
+            collection = cursor
+            cursor = self._pymongo_cursor(collection, args, kwargs)
+        elif len(args) == 1 and not kwargs:
+            (collection,) = args
+        else:
+            raise TypeError(
+                f"{type(self).__name__}() takes a PyMongo cursor and its collection, "
+                "or a motorlike collection followed by PyMongo's cursor arguments"
+            )
         super().__init__(cursor)
         self._collection = collection
         self.started = False
         self.closed = False
         self._fetched = _Fetched(cursor)
         self._init_worker_lock()
+
+    @classmethod
+    def _pymongo_cursor(cls, collection: Any, args: tuple, kwargs: dict) -> Any:
+        from motorlike._collection import AgnosticCollection  # imports this module
+
+        if not isinstance(collection, AgnosticCollection):
+            raise TypeError(f"{cls.__name__}() needs a motorlike collection, not {type(collection).__name__}")
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return cls.__delegate_class__(collection.delegate, *args, **kwargs)  # type: ignore[attr-defined]
 
     @property
     def collection(self) -> Any:

@@ -315,3 +315,29 @@ def test_pymongo_gridfs_internals_motorlike_relies_on_are_there() -> None:
         assert GridIn(client.db.fs)._buffered_docs == []
     finally:
         client.close()
+
+
+async def test_cursors_built_with_pymongos_constructor(collection, framework) -> None:
+    """PyMongo's ``Cursor(collection, filter, ...)`` and ``CommandCursor(collection,
+    cursor_info, address)``, with a motorlike collection, as PyMongo's suite builds them."""
+    from bson import Int64
+
+    from motorlike import motor_asyncio, motor_tornado
+
+    if framework == "asyncio":
+        cursor_class, command_cursor_class = motor_asyncio.AsyncIOMotorCursor, motor_asyncio.AsyncIOMotorCommandCursor
+    else:
+        cursor_class, command_cursor_class = motor_tornado.MotorCursor, motor_tornado.MotorCommandCursor
+    await collection.insert_many([{"_id": i} for i in range(5)])
+    cursor = cursor_class(collection, {"_id": {"$gte": 2}}, sort=[("_id", 1)], batch_size=2)
+    assert cursor.collection is collection and not cursor.started
+    assert [doc["_id"] async for doc in cursor] == [2, 3, 4]
+
+    first_batch = {"id": Int64(0), "firstBatch": [{"_id": "a"}, {"_id": "b"}], "ns": collection.full_name}
+    command_cursor = command_cursor_class(collection, first_batch, ("127.0.0.1", 1))
+    assert await command_cursor.to_list(None) == [{"_id": "a"}, {"_id": "b"}]
+
+    with pytest.raises(TypeError, match="motorlike collection"):
+        cursor_class(collection.database, {})
+    with pytest.raises(TypeError, match="PyMongo cursor and its collection"):
+        cursor_class(collection.delegate.find(), collection, {"x": 1})
