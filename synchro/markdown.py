@@ -59,10 +59,14 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
         "cannot run, left out of both runs; the gap (passes plain, not through synchro).",
         "",
     ]
-    header = ["file", "plain passed", *(f"{name} passed" for name in frameworks), "excluded", "server-excluded", "gap"]
+    header = [
+        "file", "plain passed", *(f"{name} passed" for name in frameworks), "excluded", "server-excluded", "gap",
+        "seconds (plain / " + " / ".join(frameworks) + ")",
+    ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    totals = [0] * (len(header) - 1)
+    totals = [0] * (len(header) - 2)
+    seconds_totals = [0.0] * (1 + len(frameworks))
     for name in names:
         entry = first["files"][name]
         gap = set()
@@ -76,8 +80,14 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
             len(gap),
         ]
         totals = [a + b for a, b in zip(totals, row)]
-        lines.append("| " + " | ".join([f"`{name}`", *map(str, row)]) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{value}**" for value in totals) + " |")
+        seconds = [entry.get("plain_seconds", 0.0), *(reports[f]["files"][name].get("synchro_seconds", 0.0) for f in frameworks)]
+        seconds_totals = [a + b for a, b in zip(seconds_totals, seconds)]
+        timing = " / ".join(f"{value:.0f}" for value in seconds)
+        lines.append("| " + " | ".join([f"`{name}`", *map(str, row), timing]) + " |")
+    lines.append(
+        "| **total** | " + " | ".join(f"**{value}**" for value in totals)
+        + " | **" + " / ".join(f"{value:.0f}" for value in seconds_totals) + "** |"
+    )
     lines.append("")
     not_run = _not_run(reports)
     if not_run:

@@ -273,8 +273,11 @@ def run_in_groups(files: list[str], run_files: Callable[[list[str]], dict], grou
     """
     merged: dict = {"outcomes": {}, "collected": [], "seconds": 0.0, "log": None, "failed_files": {}}
 
+    merged["file_seconds"] = {}
+
     def merge(results: dict) -> None:
         merged["outcomes"].update(results["outcomes"])
+        merged["file_seconds"].update(results.get("file_seconds", {}))
         merged["collected"].extend(results.get("collected", []))
         merged["seconds"] = round(merged["seconds"] + (results.get("seconds") or 0.0), 1)
         merged["log"] = results.get("log") or merged["log"]
@@ -306,7 +309,14 @@ def build_report(
 ) -> dict:
     report_files: dict[str, dict] = {}
     for name in files:
-        report_files[name] = {"plain_passed": 0, "synchro_passed": 0, "gap": [], "excluded": []}
+        report_files[name] = {
+            "plain_passed": 0,
+            "synchro_passed": 0,
+            "gap": [],
+            "excluded": [],
+            "plain_seconds": plain.get("file_seconds", {}).get(f"test/{name}", 0.0),
+            "synchro_seconds": synchro_results.get("file_seconds", {}).get(f"test/{name}", 0.0),
+        }
     for node, outcome in plain["outcomes"].items():
         entry = report_files.get(_file_of(node))
         if entry is not None and outcome == "passed":

@@ -322,7 +322,8 @@ def test_markdown_table_counts_exclusions_and_lists_the_gap():
 
     from synchro import markdown
 
-    plain = {"outcomes": {"test/test_a.py::T::test_1": "passed", "test/test_a.py::T::test_2": "passed"}}
+    plain = {"outcomes": {"test/test_a.py::T::test_1": "passed", "test/test_a.py::T::test_2": "passed"},
+             "file_seconds": {"test/test_a.py": 1.2}}
     collected = ["test/test_a.py::T::test_1", "test/test_a.py::T::test_2", "test/test_a.py::T::test_3",
                  "test/test_a.py::U::test_4"]
     excluded = [
@@ -331,7 +332,8 @@ def test_markdown_table_counts_exclusions_and_lists_the_gap():
     ]
     reports = {
         "asyncio": build_report("4.20.0", "asyncio", ["test_a.py"], plain,
-                                {"outcomes": {"test/test_a.py::T::test_1": "passed"}, "collected": collected}, excluded),
+                                {"outcomes": {"test/test_a.py::T::test_1": "passed"}, "collected": collected,
+                                 "file_seconds": {"test/test_a.py": 3.4}}, excluded),
         "tornado": build_report("4.20.0", "tornado", ["test_a.py"], plain,
                                 {"outcomes": {"test/test_a.py::T::test_1": "passed", "test/test_a.py::T::test_2": "passed"},
                                  "collected": collected}, excluded),
@@ -340,7 +342,7 @@ def test_markdown_table_counts_exclusions_and_lists_the_gap():
     assert (entry["excluded_tests"], entry["server_excluded_tests"]) == (1, 1)
     text = markdown.render(reports, server="a test server", when=datetime.date(2026, 12, 2), found={"pymongo": "4.20.0"})
     assert "Run on 2026-12-02: PyMongo 4.20.0's suite, pymongo 4.20.0; server: a test server." in text
-    assert "| `test_a.py` | 2 | 1 | 2 | 1 | 1 | 1 |" in text
+    assert "| `test_a.py` | 2 | 1 | 2 | 1 | 1 | 1 | 1 / 3 / 0 |" in text
     assert "- `test/test_a.py::T::test_2` (asyncio)" in text
     assert "- `test/test_a.py::T::test_3` (by design): Motor's API differs" in text
     assert "- `test/test_a.py::U` (server): the server cannot" in text
