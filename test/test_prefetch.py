@@ -29,12 +29,28 @@ def framework(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-async def test_the_next_batch_is_asked_for_before_the_buffer_is_empty(framework, mock) -> None:
+def _record_prefetches(monkeypatch, cursor) -> list:
+    """Calls of the cursor class's _start_prefetch: __anext__ makes them
+    synchronously, so none recorded right after the reads means none was started."""
+    started: list = []
+    real = type(cursor)._start_prefetch
+
+    def recording(self, fetched):
+        started.append(fetched)
+        real(self, fetched)
+
+    monkeypatch.setattr(type(cursor), "_start_prefetch", recording)
+    return started
+
+
+async def test_the_next_batch_is_asked_for_before_the_buffer_is_empty(framework, mock, monkeypatch) -> None:
     mock.on("find", cursor_reply(42, "db.coll", DOCS))
     client = client_for(framework, mock.uri)
     try:
         cursor = client.db.coll.find().batch_size(8)
+        started = _record_prefetches(monkeypatch, cursor)
         first = [await cursor.__anext__() for _ in range(6)]
+        assert len(started) == 1  # what the negative tests below rely on
         # Two documents are still buffered and nobody asked for more: only a
         # prefetch sends this getMore.
         held = await mock.receive("getMore")
@@ -62,15 +78,16 @@ async def test_a_prefetch_error_reaches_the_reader_after_the_documents_before_it
         client.close()
 
 
-async def test_tailable_cursors_do_not_prefetch(framework, mock) -> None:
+async def test_tailable_cursors_do_not_prefetch(framework, mock, monkeypatch) -> None:
     mock.on("find", cursor_reply(42, "db.coll", DOCS))
     client = client_for(framework, mock.uri)
     try:
         cursor = client.db.coll.find(cursor_type=CursorType.TAILABLE).batch_size(8)
+        started = _record_prefetches(monkeypatch, cursor)
         assert [await cursor.__anext__() for _ in range(8)] == DOCS
         # A tailable getMore waits for new documents on the server: it is sent
-        # only when the reader asks. Give a prefetch every chance to show.
-        await asyncio.sleep(0.3)
+        # only when the reader asks.
+        assert started == [] and not cursor._fetched.prefetching
         assert "getMore" not in [name for name, _ in mock.commands]
     finally:
         client.close()
@@ -103,7 +120,7 @@ async def test_random_cancellation_with_prefetch_loses_and_reorders_nothing(fram
             client.close()
 
 
-async def test_no_prefetch_with_an_explicit_session(framework) -> None:
+async def test_no_prefetch_with_an_explicit_session(framework, monkeypatch) -> None:
     """PyMongo's sessions are not thread-safe: a background getMore must not
     use one the caller may be using meanwhile."""
     mock = MockServer(logicalSessionTimeoutMinutes=30).start()
@@ -112,8 +129,9 @@ async def test_no_prefetch_with_an_explicit_session(framework) -> None:
     try:
         session = await client.start_session()
         cursor = client.db.coll.find(session=session).batch_size(8)
+        started = _record_prefetches(monkeypatch, cursor)
         assert [await cursor.__anext__() for _ in range(7)] == DOCS[:7]
-        await asyncio.sleep(0.3)
+        assert started == [] and not cursor._fetched.prefetching
         assert "getMore" not in [name for name, _ in mock.commands]
         await cursor.close()
         await session.end_session()
