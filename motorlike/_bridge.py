@@ -131,7 +131,10 @@ def _cpu_reader() -> Callable[[], int] | None:
     try:
         import ctypes
 
-        function = ctypes.CDLL(None, use_errno=True).sched_getcpu
+        # PyDLL keeps the GIL across the call: CDLL would release and take
+        # it back on every submit, a stall of up to a switch interval when
+        # workers are busy.
+        function = ctypes.PyDLL(None).sched_getcpu
     except (OSError, AttributeError):
         return None
     function.restype = ctypes.c_int

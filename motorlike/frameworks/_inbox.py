@@ -3,117 +3,102 @@
 Each finished call must reach its loop. ``loop.call_soon_threadsafe`` per
 outcome costs the worker a write to the loop's self-pipe (a system call,
 around which the GIL is released and must be taken back) and the loop one
-more callback. Under load many calls finish while the loop is busy, so an
+more callback. Under load many calls finish while the loop is busy, so a
 :class:`LoopInbox` collects them and asks the loop once for all of them.
 
-Invariant, kept under ``_lock``: while ``_scheduled`` is true exactly one
-``_drain`` is pending on the loop, and it will deliver every item that is in
-``_items`` when it runs; ``_scheduled`` is false only when no drain is
-pending. Items are delivered once each, in the order they were put.
+The mechanism is a deque (``append`` and ``popleft`` are atomic) and one
+flag, no lock. Workers append an outcome, then schedule a drain unless
+``_scheduled`` is set; a drain clears ``_scheduled`` *before* it pops
+anything, then pops until the deque is empty. Invariant: when ``_scheduled``
+is true, a drain that has not yet started is pending on the loop. So an
+outcome appended while ``_scheduled`` is true is popped by that drain; one
+appended after a drain cleared the flag is popped by it or schedules the
+next. Two workers may both schedule a drain: the second finds little or
+nothing, which costs a callback and loses nothing. Outcomes are delivered
+in the order they were appended, once each: a ``deliver`` interrupted (by
+KeyboardInterrupt) is called again, and every ``deliver`` of motorlike's
+does nothing once its waiter is done.
+
+The inbox lives on its loop (an attribute), not in a global table: a loop
+closed with a drain pending then takes its outcomes with it when it is
+collected.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-import weakref
+import collections
 from typing import Any, Callable
 
 _Deliver = Callable[[Any, Any, "BaseException | None"], None]
+_ATTRIBUTE = "_motorlike_inbox"
 
 
 class LoopInbox:
     """What the worker pool calls ``call_soon_threadsafe`` on, for one loop."""
 
-    __slots__ = ("_loop_ref", "_lock", "_items", "_scheduled", "__weakref__")
+    __slots__ = ("_loop", "_items", "_scheduled")
 
     def __init__(self, loop: Any) -> None:
-        # Weak: the inbox is the value of a dict keyed weakly by the loop.
-        self._loop_ref = weakref.ref(loop)
-        self._lock = threading.Lock()
-        self._items: list[tuple] = []
+        self._loop = loop
+        self._items: collections.deque = collections.deque()
         self._scheduled = False
 
     def call_soon_threadsafe(self, deliver: _Deliver, waiter: Any, result: Any, error: BaseException | None) -> None:
-        """Deliver on the loop, soon; RuntimeError if the loop is closed (or gone)."""
-        with self._lock:
-            self._items.append((deliver, waiter, result, error))
-            if self._scheduled:
-                return  # the pending drain will take it
-            self._scheduled = True
-        loop = self._loop_ref()
+        """Deliver on the loop, soon; RuntimeError if the loop is closed."""
+        self._items.append((deliver, waiter, result, error))
+        if self._scheduled:
+            if self._loop.is_closed():  # its pending drain will never run
+                self._discard()
+                raise RuntimeError("Event loop is closed")
+            return
+        self._scheduled = True
         try:
-            if loop is None:
-                raise RuntimeError("the event loop is gone")
-            loop.call_soon_threadsafe(self._drain)
+            self._loop.call_soon_threadsafe(self._drain)
         except BaseException:
-            # Closed: nobody waits there any more. Drop what is queued and
-            # let a later put try again (and fail the same way).
-            with self._lock:
-                self._items.clear()
-                self._scheduled = False
+            # Closed: nobody waits there any more, as for asyncio's own.
+            self._discard()
             raise
 
-    def _drain(self) -> None:
-        with self._lock:
-            items, self._items = self._items, []
-            self._scheduled = False
-        for index, (deliver, waiter, result, error) in enumerate(items):
-            try:
-                deliver(waiter, result, error)
-            except Exception as exc:  # noqa: BLE001 - one bad delivery must not cost the others
-                logging.getLogger("motorlike").error("motorlike: an outcome could not be delivered", exc_info=exc)
-            except BaseException:
-                # KeyboardInterrupt and the like end the loop's run: the rest
-                # go back to the front, for when the loop runs again.
-                rest = items[index + 1 :]
-                if rest:
-                    self._put_back(rest)
-                raise
+    def _discard(self) -> None:
+        self._scheduled = False
+        self._items.clear()
 
-    def _put_back(self, rest: list[tuple]) -> None:
-        with self._lock:
-            self._items[:0] = rest
-            if self._scheduled:
-                return
-            self._scheduled = True
-        loop = self._loop_ref()
-        if loop is not None:
-            loop.call_soon(self._drain)
+    def _drain(self) -> None:
+        self._scheduled = False  # first: see the module docstring
+        items = self._items
+        try:
+            # Each outcome leaves the deque only once delivered (only a drain
+            # pops, and drains run one at a time, on the loop): a delivery
+            # interrupted by KeyboardInterrupt is made again by the next drain,
+            # and a ``deliver`` does nothing for a waiter already done.
+            while items:
+                deliver, waiter, result, error = items[0]
+                try:
+                    deliver(waiter, result, error)
+                except Exception as exc:  # noqa: BLE001 - one bad delivery must not cost the others
+                    self._loop.call_exception_handler(
+                        {"message": "motorlike: an outcome could not be delivered", "exception": exc}
+                    )
+                items.popleft()
+        except BaseException:
+            # KeyboardInterrupt and the like end the loop's run; what is
+            # left is delivered when it runs again.
+            if self._items and not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._drain)
+            raise
 
     def __len__(self) -> int:
         return len(self._items)
 
 
-_inboxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_inboxes_lock = threading.Lock()
-
-
 def inbox_for(loop: Any) -> Any:
-    """``loop``'s inbox; ``loop`` itself if it cannot be weakly referenced (uvloop)."""
-    try:
-        inbox = _inboxes.get(loop)
-    except TypeError:  # not hashable
-        return loop
-    if inbox is not None:
-        return inbox
-    with _inboxes_lock:
-        inbox = _inboxes.get(loop)
-        if inbox is None:
-            try:
-                inbox = _inboxes[loop] = LoopInbox(loop)
-            except TypeError:
-                return loop
+    """``loop``'s inbox; ``loop`` itself if it cannot carry one (uvloop's)."""
+    inbox = getattr(loop, _ATTRIBUTE, None)
+    if inbox is None:
+        inbox = LoopInbox(loop)
+        try:
+            setattr(loop, _ATTRIBUTE, inbox)
+        except AttributeError:
+            return loop
     return inbox
-
-
-def _reset_after_fork() -> None:
-    # A lock held by a thread that fork() did not copy would never be freed.
-    global _inboxes, _inboxes_lock
-    _inboxes = weakref.WeakKeyDictionary()
-    _inboxes_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
