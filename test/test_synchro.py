@@ -380,3 +380,19 @@ def test_combined_report_keeps_the_per_file_shape():
     assert entry["gap"] == ["test/test_a.py::T::test_1", "test/test_a.py::T::test_2"]
     assert entry["frameworks"]["asyncio"] == {"synchro_passed": 5, "gap": []}
     assert combined["gap_total"] == 2
+
+
+@pytest.mark.no_server
+def test_a_run_pytest_could_not_make_says_why(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(
+        "_____ ERROR collecting test/test_fuzz_capture.py _____\n"
+        "ImportError while importing test module 'test_fuzz_capture.py'.\n"
+        "E   ModuleNotFoundError: No module named 'capture_corpus'\n"
+    )
+    assert runner.explain_failure(log) == "ModuleNotFoundError: No module named 'capture_corpus'"
+    log.write_text("INTERNALERROR> SystemError: AST constructor recursion depth mismatch\n")
+    assert runner.explain_failure(log) == "INTERNALERROR> SystemError: AST constructor recursion depth mismatch"
+    log.write_text("1 failed, 2 passed\n")
+    assert runner.explain_failure(log) is None
+    assert runner.explain_failure(tmp_path / "missing.log") is None
