@@ -7,6 +7,8 @@ Variants of motorlike asyncio, each measurement in a fresh process:
 ``plain``      one ``call_soon_threadsafe`` per finished call (no inbox), no affinity
 ``inbox``      finished calls reach the loop through its inbox (the default)
 ``affinity``   the inbox, and ``MOTORLIKE_WORKER_AFFINITY=1``
+``one_cpu``    the inbox, the client process alone pinned to the CPU it starts on
+               (``taskset`` for the client only; the server keeps both CPUs)
 
 and, for reference, sync PyMongo and AsyncMongoClient. Workloads: sequential
 ``find_one`` and 100 concurrent ``find_one`` (``asyncio.gather``; sync PyMongo:
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.canned_server import CannedServer  # noqa: E402
 
-VARIANTS = ("plain", "inbox", "affinity", "pymongo", "pymongo_async")
+VARIANTS = ("plain", "inbox", "affinity", "one_cpu", "pymongo", "pymongo_async")
 WORKLOADS = {"find_one": 3000, "concurrent_find_one": 40}  # operations / rounds of 100
 
 
@@ -73,8 +75,15 @@ def _sync_workload(port: int, workload: str, count: int) -> float:
         return operations / (time.perf_counter() - started)
 
 
+def _current_cpu() -> int:
+    with open("/proc/thread-self/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[36])
+
+
 def worker(variant: str, workload: str, port: int) -> float:
     count = WORKLOADS[workload]
+    if variant == "one_cpu":
+        os.sched_setaffinity(0, {os.sched_getaffinity(0).pop() if len(os.sched_getaffinity(0)) == 1 else _current_cpu()})
     if variant == "pymongo":
         return _sync_workload(port, workload, count)
 

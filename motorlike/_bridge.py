@@ -115,7 +115,14 @@ def queue_wait_from_environment() -> float:
 
 
 def worker_affinity_from_environment() -> bool:
-    """Read ``MOTORLIKE_WORKER_AFFINITY`` (``1``: on; Linux only)."""
+    """Read ``MOTORLIKE_WORKER_AFFINITY`` (``1``: on; Linux only).
+
+    On, each thread that starts motorlike calls (an event loop's) is pinned
+    to the CPU it is on at its first call, and its calls run on workers
+    pinned to that CPU: no wake-up between a loop and its workers crosses
+    cores. Threads started inside a call (PyMongo's monitors) inherit the
+    CPU. Off by default: it changes the application's own thread placement.
+    """
     raw = os.environ.get("MOTORLIKE_WORKER_AFFINITY", "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
         return False
@@ -230,7 +237,7 @@ class WorkerPool:
         loop was closed meanwhile.
         """
         read_cpu = self._read_cpu
-        cpu = read_cpu() if read_cpu is not None else -1
+        cpu = -1 if read_cpu is None else _caller_cpu(read_cpu)
         job = (loop, waiter, deliver, contextvars.copy_context(), fn, args, kwargs, cpu, time.monotonic())
         with self._lock:
             if self._shut_down:
@@ -455,6 +462,24 @@ class WorkerPool:
 
 #: Returned by _next_job_or_park: the worker is on the idle stack.
 _PARKED: Any = object()
+
+
+_callers = threading.local()
+
+
+def _caller_cpu(read_cpu: Callable[[], int]) -> int:
+    """With worker affinity: the CPU of the calling thread (an event loop's),
+    which is pinned there at its first call, so that it and its workers stay
+    together instead of chasing each other across cores."""
+    cpu = getattr(_callers, "cpu", None)
+    if cpu is None:
+        cpu = read_cpu()
+        try:
+            os.sched_setaffinity(0, {cpu})  # 0: this thread, on Linux
+        except OSError:
+            pass  # not allowed: its workers still go where it is now
+        _callers.cpu = cpu
+    return cpu
 
 
 def _run_on_cpu(me: _Worker, cpu: int) -> None:

@@ -803,6 +803,19 @@ def test_with_worker_affinity_a_call_runs_on_its_callers_cpu(monkeypatch) -> Non
             assert outcome.acquire(timeout=5)
             assert seen[-1] == {cpu}  # the one worker moved with its caller
         assert pool.thread_count == 1
+        # A caller not pinned yet (an event loop's thread) is pinned where it
+        # is at its first call, and its worker with it.
+        placement: list = []
+
+        def unpinned_caller() -> None:
+            pool.submit(None, Waiter(), os.sched_getaffinity, (0,), {}, deliver)
+            placement.append(os.sched_getaffinity(0))
+
+        caller = threading.Thread(target=unpinned_caller)
+        caller.start()
+        caller.join()
+        assert outcome.acquire(timeout=5)
+        assert len(placement[0]) == 1 and seen[-1] == placement[0]
     finally:
         pool.shutdown()
     # Off (the default): a worker keeps the process's CPUs.
