@@ -42,6 +42,7 @@ DRIVER_LABELS = {
     "motor": "Motor 3.7 asyncio",
     "pymongo_async": "PyMongo Async",
     "motorlike": "motorlike asyncio",
+    "motorlike_affinity": "motorlike asyncio, affinity",
     "motorlike_tornado": "motorlike Tornado",
 }
 
@@ -91,6 +92,10 @@ def import_driver(driver: str):
         import motor.motor_asyncio as ma
 
         return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), version
+    if driver == "motorlike_affinity":
+        # Read when the worker pool starts, at the first call.
+        os.environ["MOTORLIKE_WORKER_AFFINITY"] = "1"
+        driver = "motorlike"
     if driver == "motorlike":
         import motorlike.motor_asyncio as ma
 

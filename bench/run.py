@@ -65,7 +65,7 @@ CONCURRENCY = 100
 GRIDFS_SIZE = 16 * 1024 * 1024  # also the size of the canned server's one GridFS file
 
 DRIVERS = list(DRIVER_LABELS)
-OURS = ["motorlike", "motorlike_tornado"]
+OURS = ["motorlike", "motorlike_tornado", "motorlike_affinity"]
 PEERS = ["pymongo", "motor", "pymongo_async"]
 
 # name -> (unit of the rate, what one unit is, description)
@@ -713,6 +713,7 @@ def render_chart(results: dict, path: str) -> str:
         "pymongo_async": "#55a868",
         "motorlike": "#dd8452",
         "motorlike_tornado": "#c44e52",
+        "motorlike_affinity": "#8172b2",
     }
     for ax, label in zip(axes[:, 0], order):
         res = results[label]
