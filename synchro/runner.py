@@ -40,8 +40,10 @@ from synchro import exclusions, suite
 #: tests drive a client through the API motorlike wraps (CRUD, cursors,
 #: sessions, GridFS, monitoring, the unified-format spec runners), chosen by
 #: the per-file seconds of doc/synchro-suite.md to keep .ci/run under 30
-#: minutes. Left to ``tox -e synchro-full``: the suite's unit tests of
-#: PyMongo's own machinery (BSON, URIs, SDAM, server selection, pools), slow
+#: minutes. test_read_concern.py is left out: after the files before it, its
+#: tests fail in both runs ("collection coll already exists"), so it could
+#: never show a gap there. Left to ``tox -e synchro-full``: the suite's unit
+#: tests of PyMongo's own machinery (BSON, URIs, SDAM, server selection), slow
 #: waits that never reach motorlike's classes (test_discovery_and_monitoring,
 #: test_streaming_protocol, test_server_selection_logging), and
 #: the legacy gridfs.GridFS file, excluded by design.
@@ -61,7 +63,6 @@ CI_SELECTION = (
     "test_comment.py",
     "test_fork.py",
     "test_collation.py",
-    "test_read_concern.py",
     "test_write_concern.py",
     "test_raw_bson.py",
     "test_typing.py",
@@ -548,7 +549,13 @@ def run(options: argparse.Namespace) -> int:
     # The baseline and each framework's run are independent (each gets a
     # fresh server), so with --jobs they can run side by side.
     wanted: list[str | None] = [None] + ([] if options.plain_only else frameworks)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as executor:
+    jobs = max(1, options.jobs)
+    if jobs > 1 and servers.fixed_uri is not None:
+        # One server for all runs: side by side they would use (and drop)
+        # the same databases at once.
+        _log(f"--jobs {jobs} ignored: every run uses MOTORLIKE_TEST_URI, so they run one after another")
+        jobs = 1
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as executor:
         futures = {framework: executor.submit(run_with_own_server, framework) for framework in wanted}
         outcomes = {framework: future.result() for framework, future in futures.items()}
     plain = outcomes[None]
