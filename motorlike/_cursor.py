@@ -8,6 +8,7 @@ import logging
 from typing import Any, Callable
 
 from pymongo.errors import InvalidOperation
+from pymongo.synchronous.collection import Collection as PyMongoCollection
 from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCursor
 from pymongo.synchronous.cursor import Cursor, RawBatchCursor
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
@@ -177,8 +178,12 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if isinstance(cursor, AgnosticBase):
             collection = cursor
             cursor = self._pymongo_cursor(collection, args, kwargs)
+        elif isinstance(cursor, PyMongoCollection):
+            raise TypeError(f"{type(self).__name__}() needs a motorlike collection, not PyMongo's Collection")
         elif len(args) == 1 and not kwargs:
             (collection,) = args
+        elif not args and list(kwargs) == ["collection"]:
+            collection = kwargs["collection"]
         else:
             raise TypeError(
                 f"{type(self).__name__}() takes a PyMongo cursor and its collection, "

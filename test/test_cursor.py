@@ -341,3 +341,8 @@ async def test_cursors_built_with_pymongos_constructor(collection, framework) ->
         cursor_class(collection.database, {})
     with pytest.raises(TypeError, match="PyMongo cursor and its collection"):
         cursor_class(collection.delegate.find(), collection, {"x": 1})
+    with pytest.raises(TypeError, match="not PyMongo's Collection"):
+        cursor_class(collection.delegate, {"x": 1})
+    # Motor's form, by keywords too.
+    by_keywords = cursor_class(cursor=collection.delegate.find({"_id": 4}), collection=collection)
+    assert by_keywords.collection is collection and await by_keywords.to_list(None) == [{"_id": 4}]
