@@ -474,10 +474,7 @@ def _caller_cpu(read_cpu: Callable[[], int]) -> int:
     cpu = getattr(_callers, "cpu", None)
     if cpu is None:
         cpu = read_cpu()
-        try:
-            os.sched_setaffinity(0, {cpu})  # 0: this thread, on Linux
-        except OSError:
-            pass  # not allowed: its workers still go where it is now
+        _pin_this_thread(cpu)  # if not allowed, its workers still go where it is now
         _callers.cpu = cpu
     return cpu
 
@@ -487,10 +484,14 @@ def _run_on_cpu(me: _Worker, cpu: int) -> None:
     sleeps while the call runs, so one core serves both and no wake-up has
     to cross cores."""
     me.cpu = cpu  # tried once per CPU, whatever the outcome
+    _pin_this_thread(cpu)
+
+
+def _pin_this_thread(cpu: int) -> None:
     try:
         os.sched_setaffinity(0, {cpu})  # 0: this thread, on Linux
     except OSError:
-        pass  # not allowed (a cgroup's cpuset): run where we are
+        pass  # not allowed (a cgroup's cpuset): the thread runs where it is
 
 
 def _execute(job: tuple) -> tuple | None:
