@@ -15,6 +15,8 @@ import platform
 import sys
 from typing import Iterable
 
+from synchro.runner import _file_of, combine_reports, explain_failure
+
 
 def versions() -> dict[str, str]:
     """The versions a reader needs to reproduce the table."""
@@ -65,19 +67,19 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
     ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    # Per file: every framework's gap together (the runner's combined report).
+    combined = combine_reports(first["pymongo_version"], reports)
     totals = [0] * (len(header) - 2)
     seconds_totals = [0.0] * (1 + len(frameworks))
     for name in names:
         entry = first["files"][name]
-        gap = set()
-        for report in reports.values():
-            gap |= set(report["files"][name]["gap"])
+        combined_entry = combined["files"][name]
         row = [
             entry["plain_passed"],
             *(reports[framework]["files"][name]["synchro_passed"] for framework in frameworks),
             entry.get("excluded_tests", 0),
             entry.get("server_excluded_tests", 0),
-            len(gap),
+            len(combined_entry["gap"]),
         ]
         totals = [a + b for a, b in zip(totals, row)]
         seconds = [entry.get("plain_seconds", 0.0), *(reports[f]["files"][name].get("synchro_seconds", 0.0) for f in frameworks)]
@@ -94,7 +96,7 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
         lines += ["## Files pytest could not run", ""]
         lines += [f"- `{name}` ({run}): {_cell(error)}" for name, run, error in not_run]
         lines.append("")
-    gaps = sorted({node for report in reports.values() for entry in report["files"].values() for node in entry["gap"]})
+    gaps = sorted(node for entry in combined["files"].values() for node in entry["gap"])
     if not gaps:
         lines += [
             "## The gap",
@@ -106,7 +108,8 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
     else:
         lines += ["## The gap", ""]
         for node in gaps:
-            where = [name for name, report in reports.items() if any(node in e["gap"] for e in report["files"].values())]
+            entry = combined["files"][_file_of(node)]
+            where = [name for name, own in entry["frameworks"].items() if node in own["gap"]]
             lines.append(f"- `{node}` ({', '.join(where)})")
         lines.append("")
     lines += ["## Exclusions and why", ""]
@@ -133,8 +136,6 @@ def _not_run(reports: dict[str, dict]) -> Iterable[tuple[str, str, str]]:
                     message, _, log = error.partition("; see ")
                     message = message.replace(" )", ")")
                     if not message.endswith(")") and log:
-                        from synchro.runner import explain_failure
-
                         reason = explain_failure(pathlib.Path(log))
                         message += f" ({reason})" if reason else ""
                     yield name, label, message
