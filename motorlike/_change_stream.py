@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from pymongo.synchronous.change_stream import ChangeStream
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
-from motorlike._bridge import BackgroundCall
+from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     SerializedWorkerCalls,
@@ -43,12 +43,15 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         self._options = options
         self._closed = False
         # Changes fetched by a worker and not yet handed out: appended by
-        # workers holding the lock, popped by readers (as cursors' _Fetched).
+        # the strand's calls, popped by readers (as cursors' _Fetched).
         self._received: collections.deque = collections.deque()
-        self._init_worker_lock()
+        self._init_strand()
 
     def get_io_loop(self) -> Any:
         return self._target.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self._target)
 
     def _open_on_worker(self) -> Any:
         if self.delegate is None and not self._closed:
@@ -109,11 +112,11 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
         if self._closed:
             return
         self._closed = True
-        # A background call: it runs even if we stop waiting.
-        await BackgroundCall(self._close_on_worker, lock=self._worker_lock, framework=self._framework)
+        # In turn, after the calls made before; it runs even if we stop waiting.
+        await self._close_in_turn(self._close_on_worker)
 
     def _close_on_worker(self) -> None:
-        # Holding the lock: an open still in flight has set delegate by now.
+        # In turn on the strand: an open made before has set delegate by now.
         if self.delegate is not None:
             self.delegate.close()
 

@@ -18,6 +18,7 @@ from pymongo.synchronous.database import Database
 from pymongo.synchronous.mongo_client import MongoClient
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
+from motorlike._bridge import client_lane, lane_of
 from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable
 from motorlike._collection import AgnosticCollection
 from motorlike._cursor import AgnosticLatentCommandCursor
@@ -51,8 +52,8 @@ class AgnosticClient(AgnosticBaseProperties):
 
     #: Never blocks the loop (ending sessions, killing cursors is network
     #: I/O): ``client.close()`` returns at once, ``await client.close()``
-    #: waits for it.
-    close = BackgroundMethod()
+    #: waits for it. New calls raise InvalidOperation from the moment it is called.
+    close = BackgroundMethod(closes_client=True)
     get_database = DelegateMethod(wrap=True)
     get_default_database = DelegateMethod(wrap=True)
     append_metadata = DelegateMethod()
@@ -103,6 +104,9 @@ class AgnosticClient(AgnosticBaseProperties):
     def get_io_loop(self) -> Any:
         io_loop = self._io_loop
         return io_loop if io_loop is not None else self._framework.get_event_loop()
+
+    def _lane(self) -> Any:
+        return client_lane(self)
 
     @property
     def io_loop(self) -> Any:
@@ -161,6 +165,9 @@ class AgnosticDatabase(AgnosticBaseProperties):
 
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self.client)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

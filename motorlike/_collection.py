@@ -12,6 +12,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 
 from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable
 from motorlike._cursor import AgnosticCursor, AgnosticLatentCommandCursor, AgnosticRawBatchCursor
+from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
@@ -112,6 +113,9 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     def get_io_loop(self) -> Any:
         return self._database.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self.database)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -15,7 +15,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 
 from motorlike._base import _validate_length, _warn_deprecated
 from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
-from motorlike._bridge import BackgroundCall
+from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
@@ -35,9 +35,9 @@ _log = logging.getLogger("motorlike")
 #
 # How documents travel (the one mechanism behind every cursor read):
 #
-# * Only a worker call holding the cursor's ``_worker_lock`` touches the
-#   PyMongo cursor (see SerializedWorkerCalls), so one thread at a time
-#   drives it, whatever loops and threads its readers run on.
+# * Only a call on the cursor's strand touches the PyMongo cursor (see
+#   motorlike._strand): calls run one at a time, in the order they were
+#   made, whatever loops and threads its readers run on.
 # * That worker moves what it fetched into ``_Fetched.docs``, a deque owned
 #   by motorlike, appending on the right. Readers take documents from the
 #   left, on their own loop, one atomic ``popleft`` at a time. So a document
@@ -48,10 +48,17 @@ _log = logging.getLogger("motorlike")
 #   on whatever loop that runs.
 # * ``exhausted`` is set after the last append; readers read it *before*
 #   looking at ``docs``, so "exhausted and nothing buffered" means done.
-# * ``async for`` may start one prefetch (a background worker call, holding
-#   the lock like any other) when half of what the last fetch left remains:
-#   it only appends, so the rules above hold; its error waits in
-#   ``_Fetched.error`` until the buffered documents are gone.
+# * ``async for`` may start one prefetch (a background call on the strand,
+#   like any other) when half of what the last fetch left remains: it only
+#   appends, so the rules above hold. Its error waits in ``_Fetched.error``
+#   and is raised by the first read that needs more documents than are
+#   buffered (``to_list``, ``__anext__``, ``try_next``, ``fetch_next``):
+#   never traded for a short result or a reported end.
+# * ``close()`` marks the cursor closed at once: reads made after it hand
+#   out what is buffered and then end, without a worker call; a prefetch
+#   still queued or running drops what it fetches (nobody asked for it),
+#   and the server cursor is killed on the strand after the calls made
+#   before it.
 
 
 #: _fetch_on_worker's answer when an empty batch came and next() should ask again.
@@ -61,7 +68,7 @@ _FETCH_AGAIN = "again"
 class _Fetched:
     """What the workers fetched from one PyMongo cursor and no reader took yet."""
 
-    __slots__ = ("cursor", "docs", "exhausted", "handed_out", "low_water", "prefetching", "error")
+    __slots__ = ("cursor", "docs", "exhausted", "handed_out", "low_water", "prefetching", "error", "closing")
 
     def __init__(self, cursor: Any) -> None:
         #: The PyMongo cursor; None until a latent cursor's command runs.
@@ -74,11 +81,18 @@ class _Fetched:
         #: this many documents are left (half of what the last fetch left);
         #: -1 until a fetch has run, and for cursors that never prefetch.
         self.low_water = -1
-        #: A prefetch is queued or running (a hint, read without the lock).
+        #: A prefetch is queued or running (set on the loop, cleared on the strand).
         self.prefetching = False
-        #: What a prefetch raised; the next fetch raises it, after the
-        #: documents fetched before it were handed out.
+        #: What a prefetch raised; raised by the first read that needs more
+        #: documents than are buffered.
         self.error: BaseException | None = None
+        #: Set by close() and rewind() on the loop: a prefetch drops what it fetches.
+        self.closing = False
+
+    def ended(self) -> bool:
+        """Nothing more will be fetched: the end came (and no prefetch error
+        waits to be raised), or the cursor was closed. Read on the loop."""
+        return (self.exhausted and self.error is None) or self.closing
 
     def take(self, length: int | None) -> list:
         """Up to ``length`` documents (all if None), in order, on the reader's loop."""
@@ -109,14 +123,17 @@ class _Fetched:
         self.handed_out -= len(taken)
 
 
-def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, batches: int | None = None) -> bool:
-    """Worker, holding the cursor's lock: buffer ``wanted`` documents (None: all).
+def _fetch(
+    fetched: _Fetched, cursor: Any, wanted: int | None, batches: int | None = None, prefetch: bool = False
+) -> bool:
+    """On the strand: buffer ``wanted`` documents (None: all).
 
     Stops early at the end of the cursor, or at an empty batch (a tailable
     cursor with nothing new), or after ``batches`` batches. Never loops on
-    empty batches: that would hold the lock, and a thread, for as long as the
-    server has nothing, however long ago the reader gave up. Returns whether
-    documents are buffered.
+    empty batches: that would hold the strand, and a thread, for as long as
+    the server has nothing, however long ago the reader gave up. Returns
+    whether documents are buffered. A ``prefetch`` drops its batch if the
+    cursor was closed meanwhile.
     """
     docs = fetched.docs
     refills = 0
@@ -127,6 +144,8 @@ def _fetch(fetched: _Fetched, cursor: Any, wanted: int | None, batches: int | No
         return bool(docs)
     while True:
         data = _buffer(cursor)
+        if prefetch and fetched.closing:
+            return bool(docs)
         if data is not docs:
             # A batch PyMongo received: it joins ours, and ours becomes
             # PyMongo's buffer again, so that anything reading the PyMongo
@@ -194,7 +213,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.started = False
         self.closed = False
         self._fetched = _Fetched(cursor)
-        self._init_worker_lock()
+        self._init_strand()
 
     @classmethod
     def _pymongo_cursor(cls, collection: Any, args: tuple, kwargs: dict) -> Any:
@@ -213,6 +232,9 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
 
     def get_io_loop(self) -> Any:
         return self._collection.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self._collection)
 
     @property
     def alive(self) -> bool:
@@ -234,15 +256,15 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
         error = fetched.error
         if error is not None:
-            if fetched.docs:
+            if wanted is not None and len(fetched.docs) >= wanted:
                 return True  # the documents fetched before the error go first
             # A prefetch failed: the reader who needs what it was fetching
-            # gets its error, once.
+            # gets its error, once (the buffered documents stay readable).
             fetched.error = None
             raise error
         if fetched.exhausted:
-            # Closed or rewound meanwhile (the lock is not first come, first
-            # served): never start a latent cursor's command after close().
+            # Closed or rewound by an earlier call: never start a latent
+            # cursor's command after close().
             return bool(fetched.docs)
         cursor = fetched.cursor
         if cursor is None:
@@ -261,19 +283,21 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         return buffered
 
     def _prefetch_on_worker(self, fetched: _Fetched) -> None:
-        """Worker, holding the lock: fetch one more batch for ``async for``.
+        """On the strand: fetch one more batch for ``async for``.
 
         Its outcome goes nowhere but ``fetched``: documents are appended in
         order, as any fetch's; an error waits in ``fetched.error`` for the
-        next reader that needs more documents.
+        first reader that needs more documents than are buffered. Dropped
+        if the cursor was closed or rewound meanwhile.
         """
         try:
             cursor = fetched.cursor
-            if cursor is not None and fetched.error is None and not fetched.exhausted:
-                _fetch(fetched, cursor, None, batches=1)
+            if cursor is not None and fetched.error is None and not fetched.exhausted and not fetched.closing:
+                _fetch(fetched, cursor, None, batches=1, prefetch=True)
                 fetched.low_water = len(fetched.docs) // 2
         except BaseException as exc:  # noqa: BLE001 - kept for the reader
-            fetched.error = exc
+            if not fetched.closing:
+                fetched.error = exc
         finally:
             fetched.prefetching = False
 
@@ -281,8 +305,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         fetched.prefetching = True
         fetched.low_water = -1  # until this prefetch has fetched
         try:
-            # A background call: it needs no loop, and nobody waits for it.
-            BackgroundCall(self._prefetch_on_worker, fetched, lock=self._worker_lock)
+            # A background call on the strand: nobody waits for it.
+            self._run_in_background(self._prefetch_on_worker, fetched)
         except BaseException:  # noqa: BLE001 - no thread to be had: only an optimisation is lost
             fetched.prefetching = False
 
@@ -299,16 +323,16 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     async def __anext__(self) -> _DocumentType:
         while True:
             fetched = self._fetched
-            exhausted = fetched.exhausted  # before looking at docs: see the notes above
+            ended = fetched.ended()  # before looking at docs: see the notes above
             docs = fetched.docs
             try:
                 document = docs.popleft()
             except IndexError:
-                if exhausted:
+                if ended:
                     raise StopAsyncIteration from None
             else:
                 fetched.handed_out += 1
-                if len(docs) <= fetched.low_water and not exhausted and not fetched.prefetching:
+                if len(docs) <= fetched.low_water and not ended and not fetched.prefetching:
                     # Fetch the next batch while this one is consumed.
                     self._start_prefetch(fetched)
                 transform = self._transform
@@ -323,8 +347,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     async def try_next(self) -> _DocumentType | None:
         """The next document, or None if none arrived after one fetch."""
         fetched = self._fetched
-        exhausted = fetched.exhausted
-        if fetched.docs or exhausted:
+        if fetched.docs or fetched.ended():
             taken = fetched.take(1)
             return self._hand_out(taken)[0] if taken else None
         await self._run(self._fetch_on_worker, fetched, 1, False)
@@ -350,7 +373,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             raise InvalidOperation("Can't call to_list on tailable cursor")
         loop = self.get_io_loop()
         fetched = self._fetched
-        exhausted = fetched.exhausted
+        ended = fetched.ended()
         future = self._framework.returnable_future(loop)
 
         def deliver(future: Any, _: Any, error: BaseException | None) -> None:
@@ -371,7 +394,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
             handed_out = fetched.handed_out
             future.resolve(documents, lambda: fetched.give_back(taken, handed_out))
 
-        if length == 0 or exhausted or (length is not None and len(fetched.docs) >= length):
+        enough = length is not None and len(fetched.docs) >= length
+        if length == 0 or enough or ended:
             deliver(future, None, None)
             return future
         return self._run(self._fetch_on_worker, fetched, length, False, loop=loop, deliver=deliver, future=future)
@@ -382,8 +406,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         _warn_deprecated("fetch_next", "'async for' or to_list()")
         loop = self.get_io_loop()
         fetched = self._fetched
-        exhausted = fetched.exhausted
-        if fetched.docs or exhausted:
+        if fetched.docs or fetched.ended():
             future = self._framework.get_future(loop)
             future.set_result(bool(fetched.docs))
             return future
@@ -451,14 +474,19 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     async def close(self) -> None:
         """Kill the cursor on the server, if it is still open there.
 
-        Waits for a fetch still running on this cursor (one whose caller gave
-        up, say) to finish first: one thread at a time drives a cursor. The
-        close runs even if the caller stops waiting for it.
+        The cursor is closed at once: documents already buffered stay
+        readable, a prefetch nobody asked for drops what it fetches. The
+        server cursor is killed after the calls made on this cursor before
+        ``close()``; ``await`` waits for that only if none is still running
+        (it never waits for a prefetch, nor for a read whose caller gave up).
+        The kill runs even if the caller stops waiting.
         """
         if self.closed:
             return
         self.closed = True
-        await BackgroundCall(self._close_on_worker, self._fetched, lock=self._worker_lock, framework=self._framework)
+        fetched = self._fetched
+        fetched.closing = True
+        await self._close_in_turn(self._close_on_worker, fetched)
 
     async def __aenter__(self) -> AgnosticBaseCursor[_DocumentType]:
         return self
@@ -511,13 +539,16 @@ class AgnosticCursor(AgnosticBaseCursor):
 
         Never blocks the loop: the cursor starts over as a fresh PyMongo
         cursor with the same options, and the old server cursor, if any, is
-        killed on a worker once any fetch still running on it is over.
+        killed on the strand once the calls made before are over.
         """
         old = self._fetched
+        old.closing = True
+        # clone() reads only the query's options, which no call in flight
+        # changes; the old PyMongo cursor itself is left to the strand.
         self.delegate = self.delegate.clone()
         self._fetched = _Fetched(self.delegate)
-        # Also stops reads still queued for the old cursor from starting it.
-        BackgroundCall(self._close_on_worker, old, lock=self._worker_lock, framework=self._framework)
+        # In turn: reads made before rewind() finish on the old cursor first.
+        self._run_in_background(self._close_on_worker, old)
         self.started = False
         self.closed = False
         return self

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.synchronous.client_session import ClientSession
 
+from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
     DelegateMethod,
     ReadOnlyProperty,
+    SerializedWorkerCalls,
     wraps_pymongo,
 )
 
@@ -95,7 +97,7 @@ class _BoundSession:
 
 
 @wraps_pymongo(ClientSession)
-class AgnosticClientSession(AgnosticBase):
+class AgnosticClientSession(SerializedWorkerCalls, AgnosticBase):
     __motor_class_name__ = "MotorClientSession"
     __hash__ = None  # type: ignore[assignment]
 
@@ -116,6 +118,7 @@ class AgnosticClientSession(AgnosticBase):
     def __init__(self, delegate: ClientSession, motor_client: AgnosticClient) -> None:
         super().__init__(delegate)
         self._client = motor_client
+        self._init_strand()
 
     @classmethod
     def _from_delegate(cls, owner: Any, delegate: ClientSession) -> AgnosticClientSession:
@@ -128,6 +131,9 @@ class AgnosticClientSession(AgnosticBase):
 
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self.client)
 
     def start_transaction(
         self,

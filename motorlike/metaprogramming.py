@@ -17,9 +17,11 @@ There is one factory per behaviour:
 =============================  ==================================================
 
 Declarations that wrap a PyMongo object which is not thread-safe (a cursor,
-a change stream, a GridFS file) derive from :class:`SerializedWorkerCalls`:
-every worker call on them, generated or hand-written, holds the object's
-lock while it runs.
+a change stream, a GridFS file, a session) derive from
+:class:`SerializedWorkerCalls`: every worker call on them, generated or
+hand-written, joins the object's strand and runs in the order it was made
+(motorlike._strand). Every call also names its client's lane (``_lane()``),
+which shares the worker threads out among clients (motorlike._pool).
 
 ``AsyncCall``, ``ReadOnlyProperty`` and ``DelegateMethod`` take ``wrap=True``:
 a returned PyMongo object is then wrapped in the motorlike class registered for
@@ -38,7 +40,7 @@ import warnings
 from typing import Any, Callable
 
 from motorlike import _docstrings
-from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future, run_locked
+from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
@@ -128,6 +130,12 @@ class AgnosticBase:
     def wrap(self, obj: Any) -> Any:
         """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
         return wrapper_for_framework(self._framework)(self, obj)
+
+    def _lane(self) -> Any:
+        """The lane of the client this object's calls go to (motorlike._pool);
+        None: the pool's default lane. Declarations owned by a client say how
+        to reach it."""
+        return None
 
     def __class_getitem__(cls, document_type: Any) -> Any:
         """``AsyncIOMotorCollection[dict[str, Any]]`` in annotations and aliases, as in Motor 3."""
@@ -366,10 +374,9 @@ class AsyncCall(MotorAttributeFactory):
                 target, args = run, (self.delegate, *args)
             if deprecated is not None:
                 warnings.warn(deprecated, DeprecationWarning, stacklevel=2)
-            if serialized:
-                target, args, kwargs = run_locked, (self._worker_lock, target, args, kwargs), {}
             deliver = deliver_to_future if wrap is None else _WrappingDelivery(wrap, self)
-            return submit(self.get_io_loop(), target, args, kwargs, deliver)
+            strand = self._strand if serialized else None
+            return submit(self.get_io_loop(), target, args, kwargs, deliver, None, self._lane(), strand)
 
         coroutine_annotation(call_on_worker)
         if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+: iscoroutinefunction() says so
@@ -460,12 +467,20 @@ class BackgroundMethod(MotorAttributeFactory):
 
     It runs the PyMongo method on a worker and returns at once a
     :class:`~motorlike._bridge.BackgroundCall`: ``await`` it to wait for the
-    call to finish, or ignore it (no warning), as Motor code does.
+    call to finish, or ignore it (no warning), as Motor code does. With
+    ``closes_client=True`` the object's client refuses new calls from the
+    moment it is called (InvalidOperation, as PyMongo after ``close()``),
+    and the interpreter waits for it at exit (a few seconds at most).
     """
+
+    def __init__(self, attr_name: str | None = None, doc: str | None = None, closes_client: bool = False) -> None:
+        super().__init__(attr_name, doc)
+        self.closes_client = closes_client
 
     def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
         pymongo_name = self.attr_name or attr_name
         serialized = issubclass(cls, SerializedWorkerCalls)
+        closes_client = self.closes_client
 
         def call_in_background(self: Any, *args: Any, **kwargs: Any) -> BackgroundCall:
             if args or kwargs:
@@ -473,7 +488,12 @@ class BackgroundMethod(MotorAttributeFactory):
             method = getattr(self.delegate, pymongo_name)
             if kwargs:
                 method = functools.partial(method, **kwargs)
-            return BackgroundCall(method, *args, lock=self._worker_lock if serialized else None, framework=framework)
+            if closes_client:
+                lane = self._lane()
+                if lane is not None:
+                    lane.closed = True
+            strand = self._strand if serialized else None
+            return BackgroundCall(method, *args, strand=strand, framework=framework, wait_at_exit=closes_client)
 
         _describe(call_in_background, cls, attr_name, pymongo_name, self.doc, framework)
         signature = getattr(call_in_background, "__signature__", None)

@@ -15,8 +15,11 @@ on the event loop:
 * chunks travel a window at a time (``WINDOW_BYTES``, 4 MiB): an insert per
   window when uploading, a cursor batch per window when downloading, so
   memory stays near a window while round trips are few;
-* ``grid_out.seek()`` and ``grid_out.close()`` hand the killing of the
-  chunk cursor to a worker instead of doing it on the loop.
+* every call on a GridIn or GridOut, ``seek()`` and ``close()`` included,
+  runs in turn on the file's strand (motorlike._strand), in the order made:
+  ``write()`` without ``await`` then ``await close()`` stores the data, and
+  ``seek()`` after a read that timed out moves the file only once that read
+  is over.
 
 A GridOut made from a file id (``open_download_stream`` opens it for you)
 has no file document until ``await grid_out.open()``: until then its
@@ -43,16 +46,15 @@ from pymongo.common import validate_string
 from pymongo.cursor import Cursor
 from pymongo.errors import InvalidOperation
 
-from motorlike._bridge import BackgroundCall
 from motorlike._internals import (
     _chunk_iterator,
     _chunk_reader,
     _detach_chunk_iterator,
     _file_document,
-    _set_chunk_iterator,
     _set_chunk_reader,
 )
 from motorlike.core import AgnosticBaseCursor, AgnosticCollection, AgnosticCursor, AgnosticDatabase
+from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
@@ -558,6 +560,9 @@ class AgnosticGridFSBucket(AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._database.get_io_loop()
 
+    def _lane(self) -> Any:
+        return lane_of(self.database)
+
     def wrap(self, obj: Any) -> Any:
         """Wrap a PyMongo GridIn, GridOut or GridOutCursor in this framework's class."""
         return wrapper_for_framework(self._framework)(self, obj)
@@ -573,7 +578,7 @@ class AgnosticGridFSBucket(AgnosticBase):
             root.chunks.drop(session=session)
 
         framework = self._framework
-        await framework.submit(self.get_io_loop(), drop_both, (), {})
+        await framework.submit(self.get_io_loop(), drop_both, (), {}, lane=self._lane())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._database!r}, {self._bucket_name!r})"
@@ -596,7 +601,7 @@ def _check_root_collection(obj: Any, root_collection: Any) -> None:
 
 
 #: Attributes of the motorlike object itself, not fields of the file.
-_GRID_IN_OWN_STATE = frozenset({"delegate", "_root_collection", "_worker_lock"})
+_GRID_IN_OWN_STATE = frozenset({"delegate", "_root_collection", "_strand"})
 #: File fields PyMongo computes and never lets a user set.
 _GRID_IN_READ_ONLY = frozenset({"_id", "chunk_size", "closed", "length", "md5", "upload_date"})
 
@@ -643,7 +648,7 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
         """
         _check_root_collection(self, root_collection)
         self._root_collection = root_collection
-        self._init_worker_lock()
+        self._init_strand()
         if delegate is None:
             (session,), kwargs = unwrap_arguments((session,), kwargs)
             delegate = _BoundedGridIn(root_collection.delegate, session=session, **kwargs)
@@ -655,6 +660,9 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
 
     def get_io_loop(self) -> Any:
         return self._root_collection.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self._root_collection)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document (set through set() or kwargs).
@@ -676,6 +684,12 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
             return
         if name in _GRID_IN_READ_ONLY:
             raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        if not self._strand.idle:
+            # A write or close made before may be running with the file's fields.
+            raise InvalidOperation(
+                f"{type(self).__name__}: a call made before is still running; await it before setting "
+                f"{name!r}, or use 'await grid_in.set({name!r}, value)', which runs after it"
+            )
         if self.delegate.closed:
             raise AttributeError(
                 f"{type(self).__name__} is closed: setting {name!r} now writes to the server, "
@@ -752,7 +766,6 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     name = MotorGridOutProperty()
     upload_date = MotorGridOutProperty()
 
-    closed = ReadOnlyProperty()
 
     _open = AsyncCall(attr_name="open")
     read = AsyncCall(run=_read)
@@ -765,7 +778,6 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     isatty = DelegateMethod()
     readable = DelegateMethod()
     seekable = DelegateMethod()
-    tell = DelegateMethod()
     truncate = DelegateMethod()
     writable = DelegateMethod()
     write = DelegateMethod()
@@ -782,7 +794,11 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         """The file with ``file_id`` (or described by ``file_document``) in ``root_collection``."""
         _check_root_collection(self, root_collection)
         self._root_collection = root_collection
-        self._init_worker_lock()
+        self._init_strand()
+        #: (calls made on the strand, position) just after the last seek():
+        #: tell() knows the position while nothing else was made since.
+        self._seek_mark = (-1, 0)
+        self._close_made = False
         if delegate is None:
             (session,), _ = unwrap_arguments((session,), {})
             delegate = GridOut(root_collection.delegate, file_id, file_document, session=session)
@@ -795,6 +811,9 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
 
     def get_io_loop(self) -> Any:
         return self._root_collection.get_io_loop()
+
+    def _lane(self) -> Any:
+        return lane_of(self._root_collection)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document, e.g. ones set with GridIn.set().
@@ -818,56 +837,74 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         """Load the file document from the server; a future resolving to this GridOut."""
         return self._run(self._open_on_worker)
 
-    def _close_chunk_iterator_later(self, iterator: Any) -> BackgroundCall:
-        """Close a detached chunk iterator (killCursors: I/O) on a worker.
-
-        A background call: it runs whether or not anybody awaits it, on any
-        framework, inside or outside an event loop.
-        """
-        return BackgroundCall(iterator.close, lock=self._worker_lock, framework=self._framework)
+    def _close_on_worker(self) -> None:
+        iterator = _detach_chunk_iterator(self.delegate)
+        self.delegate.close()  # only marks the file closed
+        if iterator is not None:
+            iterator.close()  # kills the chunk cursor: I/O
 
     def _close(self) -> Any:
-        iterator = _detach_chunk_iterator(self.delegate)
-        self.delegate.close()  # no I/O left: only marks the file closed
-        if iterator is None:
-            try:
-                future = self._framework.get_future(self.get_io_loop())
-            except RuntimeError:
-                return None  # no event loop here, and nothing to wait for
-            future.set_result(None)
-            return future
-        return self._close_chunk_iterator_later(iterator)
+        self._close_made = True
+        return self._close_in_turn(self._close_on_worker)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called (the file closes in turn, after the calls made before)."""
+        return self._close_made or bool(self.delegate.closed)
 
     @property
     def close(self) -> Callable[[], Any]:
         """Close the file: ``grid_out.close()``, optionally awaited.
 
-        A property, as in Motor, whose value is the closing function. It
-        returns a future: the server cursor reading chunks, if any, is
-        killed on a worker.
+        A property, as in Motor, whose value is the closing function. The
+        file closes in turn, after the calls made on it before (the server
+        cursor reading chunks, if any, is killed then); ``await`` waits for
+        that unless one of those calls is still running.
         """
         return self._close
+
+    def _seek_on_worker(self, position: int) -> None:
+        self.delegate.seek(position, os.SEEK_SET)  # closes the chunk cursor if it moves: I/O
 
     def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
         """Set the current position (``whence`` as for files); returns the new position.
 
-        Seeking from the end needs the file's length: ``open()`` first.
+        The file moves in turn, after the reads made before (so a read that
+        timed out but still runs cannot read past it). Seeking from the end
+        needs the file's length: ``open()`` first.
         """
-        delegate = self.delegate
-        if whence == os.SEEK_END and not _file_document(delegate):
-            raise InvalidOperation(f"call {type(self).__name__}.open() before seeking from the end")
-        position = delegate.tell()
-        if (whence == os.SEEK_SET and pos == position) or (whence == os.SEEK_CUR and pos == 0):
+        if whence == os.SEEK_SET:
+            position = pos
+        elif whence == os.SEEK_CUR:
+            position = self.tell() + pos
+        elif whence == os.SEEK_END:
+            if not _file_document(self.delegate):
+                raise InvalidOperation(f"call {type(self).__name__}.open() before seeking from the end")
+            position = int(self.delegate.length) + pos
+        else:
+            raise OSError(22, "Invalid value for `whence`")
+        if position < 0:
+            raise OSError(22, "Invalid value for `pos` - must be positive")
+        self._run_in_background(self._seek_on_worker, position)
+        self._seek_mark = (self._strand.made, position)
+        return position
+
+    def tell(self) -> int:
+        """The current position: where the next read starts.
+
+        While a read made before is still running the position depends on
+        it: InvalidOperation then (await the read first), unless a seek()
+        was made since.
+        """
+        strand = self._strand
+        if strand.idle:
+            return int(self.delegate.tell())
+        made, position = self._seek_mark
+        if made == strand.made:
             return position
-        iterator = _detach_chunk_iterator(delegate)
-        try:
-            new_position = delegate.seek(pos, whence)
-        except BaseException:
-            _set_chunk_iterator(delegate, iterator)
-            raise
-        if iterator is not None:
-            self._close_chunk_iterator_later(iterator)
-        return new_position
+        raise InvalidOperation(
+            f"{type(self).__name__}.tell(): the position depends on a call made before that is still running; await it first"
+        )
 
     def __aiter__(self) -> AgnosticGridOut:
         return self

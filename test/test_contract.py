@@ -44,12 +44,12 @@ def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list:
     original = pool.submit
     calls: list = []
 
-    def counting_submit(loop: Any, future: Any, fn: Any, args: tuple, kwargs: dict, *deliver: Any) -> None:
-        # A call serialized on a cursor's lock is recorded as the call itself;
-        # background calls (client.close(): no loop to report to) are not.
+    def counting_submit(loop: Any, future: Any, fn: Any, args: tuple, kwargs: dict, *rest: Any, **options: Any) -> None:
+        # Background calls (client.close(), a prefetch: no loop to report
+        # to) are not recorded.
         if loop is not None:
-            calls.append(args[1] if fn is _bridge.run_locked else fn)
-        return original(loop, future, fn, args, kwargs, *deliver)
+            calls.append(fn)
+        return original(loop, future, fn, args, kwargs, *rest, **options)
 
     monkeypatch.setattr(pool, "submit", counting_submit)
     return calls

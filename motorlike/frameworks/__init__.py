@@ -56,10 +56,13 @@ class Framework(Protocol):
         kwargs: dict,
         deliver: Deliver = ...,
         future: Any = None,
+        lane: Any = None,
+        strand: Any = None,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` on the worker pool; ``deliver(future, result,
         error)`` runs on ``loop`` when it is over. Returns ``future`` (a new one
-        from :meth:`get_future` if None)."""
+        from :meth:`get_future` if None). ``lane``: the client's (motorlike._pool);
+        ``strand``: the object's, to run after its earlier calls (motorlike._strand)."""
 
     def wait_concurrent(self, future: concurrent.futures.Future) -> Awaitable[Any]:
         """Await a ``concurrent.futures.Future`` from the running loop; giving up

@@ -29,6 +29,8 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable
 
+from motorlike._pool import deliver_safely
+
 _Deliver = Callable[[Any, Any, "BaseException | None"], None]
 _ATTRIBUTE = "_motorlike_inbox"
 
@@ -74,8 +76,8 @@ class LoopInbox:
             while items:
                 deliver, waiter, result, error = items[0]
                 try:
-                    deliver(waiter, result, error)
-                except Exception as exc:  # noqa: BLE001 - one bad delivery must not cost the others
+                    deliver_safely(deliver, waiter, result, error)
+                except Exception as exc:  # noqa: BLE001 - the waiter was done already; one bad delivery must not cost the others
                     self._loop.call_exception_handler(
                         {"message": "motorlike: an outcome could not be delivered", "exception": exc}
                     )

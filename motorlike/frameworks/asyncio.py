@@ -8,7 +8,7 @@ import functools
 import sys
 from typing import Any, Awaitable, Callable, Coroutine
 
-from motorlike._bridge import deliver_to_future, get_pool
+from motorlike._bridge import deliver_safely, deliver_to_future, get_pool
 from motorlike.frameworks._inbox import inbox_for
 
 NAME = "asyncio"
@@ -52,13 +52,18 @@ def submit(
     kwargs: dict,
     deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
     future: Any = None,
+    lane: Any = None,
+    strand: Any = None,
 ) -> Any:
     """Run ``fn`` on the worker pool; its outcome reaches ``future`` on ``loop``."""
     if future is None:
         future = loop.create_future()
     # Outcomes reach the loop through its inbox: one wake-up for all the
     # calls that finish while it is busy.
-    get_pool().submit(inbox_for(loop), future, fn, args, kwargs, deliver)
+    inbox = inbox_for(loop)
+    if inbox is loop:  # a loop that carries no inbox (uvloop's)
+        deliver = functools.partial(deliver_safely, deliver)
+    get_pool().submit(inbox, future, fn, args, kwargs, deliver, lane, strand)
     return future
 
 

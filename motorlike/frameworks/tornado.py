@@ -61,8 +61,10 @@ def submit(
     kwargs: dict,
     deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
     future: Any = None,
+    lane: Any = None,
+    strand: Any = None,
 ) -> Any:
-    return _asyncio_framework.submit(getattr(loop, "asyncio_loop", loop), fn, args, kwargs, deliver, future)
+    return _asyncio_framework.submit(getattr(loop, "asyncio_loop", loop), fn, args, kwargs, deliver, future, lane, strand)
 
 
 def spawn(loop: Any, coroutine: Any) -> None:

@@ -21,7 +21,7 @@ try:
 except ImportError as missing:  # pragma: no cover - tested in a subprocess
     raise ModuleNotFoundError("motorlike's Trio classes need Trio: pip install 'motorlike[trio]'", name="trio") from missing
 
-from motorlike._bridge import deliver_to_future, get_pool
+from motorlike._bridge import deliver_safely, deliver_to_future, get_pool
 
 NAME = "trio"
 #: Where the classes generated for this framework live.
@@ -151,12 +151,21 @@ class _DeliverThroughToken:
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self.token = token
 
-    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+    def call_soon_threadsafe(self, deliver: Callable[..., Any], *args: Any) -> None:
         try:
-            self.token.run_sync_soon(callback, *args)
+            # deliver_safely: an exception escaping a run_sync_soon callback
+            # would end the whole Trio run; the waiting task gets it instead.
+            self.token.run_sync_soon(_deliver_in_run, deliver, *args)
         except trio.RunFinishedError:
             # As asyncio's closed loop: nobody is waiting there any more.
             raise RuntimeError("the Trio run is over") from None
+
+
+def _deliver_in_run(deliver: Callable[..., Any], waiter: Any, result: Any, error: BaseException | None) -> None:
+    try:
+        deliver_safely(deliver, waiter, result, error)
+    except Exception:  # noqa: BLE001 - the waiter was done already: nobody else to tell
+        logging.getLogger("motorlike").exception("motorlike: an outcome could not be delivered")
 
 
 def get_event_loop() -> trio.lowlevel.TrioToken:
@@ -184,10 +193,12 @@ def submit(
     kwargs: dict,
     deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
     future: Any = None,
+    lane: Any = None,
+    strand: Any = None,
 ) -> Any:
     if future is None:
         future = TrioFuture()
-    get_pool().submit(_DeliverThroughToken(loop), future, fn, args, kwargs, deliver)
+    get_pool().submit(_DeliverThroughToken(loop), future, fn, args, kwargs, deliver, lane, strand)
     return future
 
 

@@ -1,0 +1,603 @@
+"""The worker pool: threads that run PyMongo's blocking calls, and the
+per-client *lanes* that decide which call gets a thread next.
+
+A *job* is one call plus the way its outcome reaches the caller:
+``deliver(waiter, result, error)``, run on the caller's event loop (through
+``loop.call_soon_threadsafe``), or on the worker itself when there is no
+loop. ``waiter`` is anything with ``cancelled()`` and ``done()``; a job whose
+waiter was cancelled before it started is skipped. A call that started
+always runs to completion on its thread, so sockets go back to PyMongo's
+pool in a clean state.
+
+Every job belongs to a :class:`Lane`: one per client (its PyMongo
+``MongoClient``), and one default lane for calls of no client. A lane runs
+at most a limit of calls at once: the client's ``maxPoolSize`` times its known
+servers (calls beyond it would only wait inside PyMongo for a connection,
+each holding a thread), or, while no server is known yet, ``lane_cap``
+(calls waiting out server selection need no connection, so they are not
+bounded by the pool size). Calls beyond the limit wait in the lane, holding
+no thread. The policy for threads, all of it:
+
+R1. A job goes to an idle worker at once, else to a new thread while fewer
+    than ``max_workers`` exist, else it waits in its lane. Free workers take
+    the waiting jobs lane by lane, round robin, each lane in call order.
+R2. A lane with nothing running gets a thread at once even when
+    ``max_workers`` are busy with other lanes: one client's hanging calls
+    never hold up another client's.
+R3. A lane is *stalled* when every call it runs has run for ``queue_wait``
+    and none of its calls finished in that time (its server went silent, or
+    no server can be selected). Each job of a stalled lane that has waited
+    ``queue_wait`` gets a thread of its own (within the lane's limit), so a
+    thousand calls waiting out a timeout fail together, on time.
+R4. ``max_threads`` is the hard ceiling. A job of a lane with nothing
+    running that cannot get a thread for ``queue_wait`` because of it fails
+    with :class:`WorkerThreadsExhausted`, instead of waiting in silence.
+
+So a healthy pool, however busy, never has more than ``max_workers``
+threads for one client (R2 and R3 need a lane with nothing running, or one
+whose calls all hang); growth needs no guess from timing but R3's, which
+asks for a whole ``queue_wait`` (200 ms) in which not one of the lane's calls
+finished. Threads beyond ``max_workers`` end after ``idle_timeout`` idle.
+
+Invariants, kept under ``_lock``:
+
+* a submitted job is in exactly one place: its strand (see _strand), its
+  lane's queue, or a worker, which runs it (or skips it, if cancelled) and
+  then delivers its outcome exactly once;
+* ``lane.running`` counts the lane's jobs on workers; a job starts only
+  while ``lane.has_room()`` (the limit may fall later: a server lost);
+* a lane is in ``_ready`` at most once, and a worker parks only when no lane
+  in ``_ready`` can run a job;
+* ``_threads`` counts worker threads alive, never more than ``max_threads``;
+  a new thread always starts with a job in hand.
+"""
+
+from __future__ import annotations
+
+import _thread
+import collections
+import contextvars
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import pymongo
+from pymongo.errors import InvalidOperation, PyMongoError
+
+from motorlike import _affinity
+
+#: Default for ``MOTORLIKE_MAX_WORKERS``: like Motor, blocking I/O, not CPU
+#: work, so more threads than cores.
+DEFAULT_MAX_WORKERS = (os.cpu_count() or 1) * 5
+#: Default for ``MOTORLIKE_MAX_THREADS``, the hard ceiling.
+DEFAULT_MAX_THREADS = 2048
+#: Default for ``MOTORLIKE_QUEUE_WAIT_MS``: how long every call of a lane may
+#: hang before its waiting calls get threads of their own (R3). Far above a
+#: healthy call's time on a busy machine, far below any timeout a user sets.
+DEFAULT_QUEUE_WAIT_MS = 200
+#: Seconds an extra thread (beyond max_workers) stays idle before it ends.
+IDLE_TIMEOUT = 30.0
+_UNLIMITED = sys.maxsize
+
+_log = logging.getLogger("motorlike")
+
+
+class WorkerThreadsExhausted(PyMongoError):
+    """No worker thread could be had for a call: ``MOTORLIKE_MAX_THREADS``
+    threads are all busy with calls that do not finish (R4)."""
+
+
+def deliver_to_future(future: Any, result: Any, error: BaseException | None) -> None:
+    """The usual ``deliver``: resolve a future, unless its waiter gave up.
+
+    Runs on the future's loop. A cancelled waiter's outcome is dropped,
+    never an InvalidStateError.
+    """
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def deliver_safely(deliver: Callable[..., None], waiter: Any, result: Any, error: BaseException | None) -> None:
+    """``deliver(waiter, result, error)``; if that raises, the waiter gets the
+    error: an outcome that cannot be delivered fails the call, never only a log line."""
+    try:
+        deliver(waiter, result, error)
+    except Exception as exc:  # noqa: BLE001 - handed to the waiter
+        if waiter.done():
+            raise
+        waiter.set_exception(exc)
+
+
+class Job:
+    """One call and where its outcome goes."""
+
+    __slots__ = ("loop", "waiter", "deliver", "context", "fn", "args", "kwargs", "lane", "strand", "cpu", "queued_at")
+
+    def __init__(
+        self, loop: Any, waiter: Any, deliver: Callable[..., None], fn: Callable[..., Any],
+        args: tuple, kwargs: dict, lane: Lane, strand: Any,
+    ) -> None:
+        self.loop = loop
+        self.waiter = waiter
+        self.deliver = deliver
+        self.context = contextvars.copy_context()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.lane = lane
+        self.strand = strand
+        self.cpu = -1  # the caller's CPU, with worker affinity
+        self.queued_at = 0.0  # set when it waits in its lane
+
+
+class Lane:
+    """One client's calls: how many run, and those waiting for a thread.
+
+    Made by the pool (:meth:`WorkerPool.new_lane`); all state but ``closed``
+    is read and written under the pool's lock.
+    """
+
+    __slots__ = ("client", "queue", "running", "floor", "cap", "ready", "last_finished", "closed", "timeout")
+
+    def __init__(self, client: Any, lane_cap: int) -> None:
+        #: The PyMongo MongoClient, or None for the default lane.
+        self.client = client
+        self.queue: collections.deque[Job] = collections.deque()
+        self.running = 0
+        self.ready = False
+        self.last_finished = 0.0
+        #: Set by ``client.close()``: new calls raise InvalidOperation at once.
+        self.closed = False
+        #: The client's timeoutMS in seconds: a call that waited in the lane
+        #: gets only what is left of it.
+        self.timeout: float | None = None
+        self.cap = lane_cap
+        #: Calls it may always run: the client's pool size (a connection each).
+        self.floor = _UNLIMITED
+        if client is not None:
+            self.timeout = client.options.timeout
+            size = client.options.pool_options.max_pool_size
+            self.floor = min(size, lane_cap) if size else lane_cap
+
+    def has_room(self) -> bool:
+        """Whether one more of its calls may run: below the pool size times
+        the known servers, or, while no server is known, below ``cap``
+        (calls waiting out server selection hold no connection)."""
+        running = self.running
+        if running < self.floor:
+            return True
+        try:  # past the floor only: the topology is read on this rare path
+            known = len(self.client.topology_description.known_servers)
+        except Exception:  # noqa: BLE001 - a client torn down: no better bound than the cap
+            known = 0
+        return running < (self.cap if not known else min(self.cap, self.floor * known))
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise InvalidOperation("Cannot use MongoClient after close")
+
+
+class _Worker:
+    """One thread's parking spot: it sleeps on ``wake`` until handed a job."""
+
+    __slots__ = ("job", "wake", "running", "running_since", "cpu")
+
+    def __init__(self, job: Job) -> None:
+        self.job: Job | None = job
+        self.cpu = -1  # the CPU this thread is pinned to, with worker affinity
+        self.wake = threading.Lock()
+        self.wake.acquire()  # held while there is nothing to do
+        # What the watchdog reads, under the pool's lock.
+        self.running: Job | None = None
+        self.running_since = 0.0
+
+
+#: Returned by _finish: the worker is on the idle stack.
+_PARKED: Any = object()
+
+
+class WorkerPool:
+    """Daemon threads running jobs; see the module docstring for the policy."""
+
+    def __init__(
+        self,
+        max_workers: int,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        queue_wait: float = DEFAULT_QUEUE_WAIT_MS / 1000,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
+        self.max_workers = max_workers
+        self.max_threads = max(max_threads, max_workers)
+        self.queue_wait = queue_wait
+        self.idle_timeout = idle_timeout
+        #: One client's calls waiting out server selection take at most this
+        #: many threads: half the ceiling is always left for the others.
+        self.lane_cap = max(1, self.max_threads // 2)
+        self._lock = threading.Lock()
+        self._ready: collections.deque[Lane] = collections.deque()
+        self._waiting: set[Lane] = set()  # lanes with jobs in their queue
+        self._idle: list[_Worker] = []
+        self._threads = 0
+        self._workers: set[_Worker] = set()
+        self._shut_down = False
+        self._queued = threading.Condition(self._lock)  # the watchdog sleeps on it
+        self._watchdog: threading.Thread | None = None
+        #: The most threads alive at once since the last reset_peak().
+        self.peak_threads = 0
+        #: How many times the watchdog looked (tests wait on it).
+        self.looks = 0
+        self.default_lane = Lane(None, self.lane_cap)
+        read_cpu = _affinity.cpu_reader() if _affinity.worker_affinity_from_environment() else None
+        self._read_cpu = read_cpu
+
+    def new_lane(self, client: Any) -> Lane:
+        """A lane for the PyMongo ``client``'s calls."""
+        return Lane(client, self.lane_cap)
+
+    # -- submitting --------------------------------------------------------
+
+    def submit(
+        self,
+        loop: Any,
+        waiter: Any,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
+        lane: Lane | None = None,
+        strand: Any = None,
+    ) -> None:
+        """Run ``fn(*args, **kwargs)`` on a worker, then ``deliver(waiter, result, error)``.
+
+        ``deliver`` runs on ``loop`` (anything with ``call_soon_threadsafe``),
+        or on the worker if ``loop`` is None. ``lane``: the client's (default:
+        the pool's own); raises InvalidOperation if that client was closed.
+        ``strand``: runs the call after the strand's earlier ones (_strand).
+        """
+        if lane is None:
+            lane = self.default_lane
+        else:
+            lane.check_open()
+        job = Job(loop, waiter, deliver, fn, args, kwargs, lane, strand)
+        read_cpu = self._read_cpu
+        if read_cpu is not None:
+            job.cpu = _affinity.caller_cpu(read_cpu)
+        if strand is not None and not strand.add(job):
+            return  # it runs when the strand's earlier calls are over
+        self.admit(job)
+
+    def admit(self, job: Job) -> None:
+        """Give ``job`` a worker, or queue it in its lane (R1, R2)."""
+        lane = job.lane
+        start_thread = False
+        with self._lock:
+            if self._shut_down:
+                raise RuntimeError("motorlike's worker pool has been shut down")
+            if not lane.queue and lane.has_room():
+                if self._idle:
+                    lane.running += 1
+                    worker = self._idle.pop()
+                    worker.job = job
+                    worker.wake.release()
+                    return
+                if self._threads < self.max_workers or (lane.running == 0 and self._threads < self.max_threads):
+                    lane.running += 1
+                    self._threads += 1
+                    start_thread = True
+            if not start_thread:
+                # The watchdog first: if no thread can be had for it, the
+                # job is not queued and the caller alone hears of it.
+                self._ensure_watchdog()
+                self._enqueue(job)
+        if start_thread:
+            self._start_thread(job)
+
+    def _enqueue(self, job: Job) -> None:
+        # Under _lock.
+        lane = job.lane
+        job.queued_at = time.monotonic()
+        lane.queue.append(job)
+        if lane not in self._waiting:
+            self._waiting.add(lane)
+            self._queued.notify()
+        self._mark_ready(lane)
+
+    def _mark_ready(self, lane: Lane) -> None:
+        # Under _lock: round robin among the lanes that can run a job now.
+        if lane.queue and not lane.ready and lane.has_room():
+            lane.ready = True
+            self._ready.append(lane)
+
+    def _start_thread(self, job: Job) -> None:
+        """Start a thread with ``job`` in hand; _threads and lane.running count it.
+
+        If the OS refuses a thread, the counts are taken back and the error
+        raised: the job is not queued, so its caller is the only one to know.
+        """
+        # A bare thread: threading.Thread.start() waits until the new thread
+        # runs, which costs up to a GIL switch interval each.
+        worker = _Worker(job)
+        with self._lock:
+            self._workers.add(worker)
+            self.peak_threads = max(self.peak_threads, self._threads)
+        try:
+            _thread.start_new_thread(self._work, (worker,))
+        except BaseException:
+            with self._lock:
+                self._workers.discard(worker)
+                self._threads -= 1
+                job.lane.running -= 1
+            raise
+
+    # -- the workers -------------------------------------------------------
+
+    def _work(self, me: _Worker) -> None:
+        job = me.job
+        me.job = None
+        while job is not None:
+            if job.cpu != me.cpu and job.cpu >= 0:
+                me.cpu = job.cpu  # tried once per CPU, whatever the outcome
+                _affinity.pin_this_thread(job.cpu)
+            # Read by the watchdog as a hint: the time first, then the job.
+            me.running_since = time.monotonic()
+            me.running = job
+            outcome = _execute(job)
+            # The strand's next call is taken before this one's outcome is
+            # delivered: its caller then finds the strand as it left it.
+            follow_up = job.strand.next_after(job) if job.strand is not None else None
+            job = self._finish(me, job, follow_up)
+            if outcome is not None:
+                _deliver_outcome(outcome)
+                del outcome
+            if job is _PARKED:
+                job = self._wait_for_job(me)
+
+    def _finish(self, me: _Worker, done: Job, follow_up: Job | None) -> Any:
+        """This worker's next job (``follow_up`` if its lane has room), or _PARKED."""
+        with self._lock:
+            me.running, me.running_since = None, 0.0
+            lane = done.lane
+            lane.running -= 1
+            lane.last_finished = time.monotonic()
+            self._mark_ready(lane)
+            if follow_up is not None:
+                next_lane = follow_up.lane
+                if not next_lane.queue and next_lane.has_room():
+                    next_lane.running += 1
+                    return follow_up
+                self._enqueue(follow_up)
+            job = self._take_ready_job()
+            if job is not None:
+                return job
+            if self._shut_down:
+                self._leave(me)
+                return None
+            self._idle.append(me)
+            return _PARKED
+
+    def _take_ready_job(self) -> Job | None:
+        # Under _lock: the first job of the next lane in turn.
+        ready = self._ready
+        while ready:
+            lane = ready.popleft()
+            lane.ready = False
+            if not lane.queue or not lane.has_room():
+                continue
+            job = lane.queue.popleft()
+            lane.running += 1
+            if not lane.queue:
+                self._waiting.discard(lane)
+            self._mark_ready(lane)
+            return job
+        return None
+
+    def _leave(self, me: _Worker) -> None:
+        # Under _lock: this worker's thread ends.
+        self._threads -= 1
+        self._workers.discard(me)
+
+    def _wait_for_job(self, me: _Worker) -> Job | None:
+        """Sleep until handed a job; None when this thread should end."""
+        while True:
+            extra = self._threads > self.max_workers
+            if me.wake.acquire(timeout=self.idle_timeout if extra else -1):
+                job = me.job
+                me.job = None
+                if job is None:  # shutdown
+                    with self._lock:
+                        self._leave(me)
+                return job
+            with self._lock:
+                if me in self._idle and self._threads > self.max_workers:
+                    self._idle.remove(me)
+                    self._leave(me)
+                    return None
+            # Handed a job just as the wait timed out, or a core thread now:
+            # wait again (an already released wake returns at once).
+
+    # -- the watchdog ------------------------------------------------------
+
+    def _ensure_watchdog(self) -> None:
+        # Under _lock.
+        if self._watchdog is None:
+            watchdog = threading.Thread(target=self._watch, name="motorlike-pool-watchdog", daemon=True)
+            watchdog.start()  # may raise: then there is none yet, and the next submit tries again
+            self._watchdog = watchdog
+
+    def _watch(self) -> None:
+        """Apply R2-R4 to the lanes with waiting jobs, every quarter of ``queue_wait``."""
+        while True:
+            with self._lock:
+                while not self._shut_down and not self._waiting:
+                    self._queued.wait()
+                if self._shut_down:
+                    return
+                to_start, to_fail, cancelled = self._look(time.monotonic())
+            self._start_threads(to_start)
+            for job in to_fail:
+                _fail(self, job, WorkerThreadsExhausted(
+                    f"no worker thread for this call: all {self.max_threads} threads (MOTORLIKE_MAX_THREADS) "
+                    "are busy with calls that do not finish"
+                ))
+            for job in cancelled:
+                _fail(self, job, None)
+            time.sleep(self.queue_wait / 4)
+
+    def _look(self, now: float) -> tuple[list[Job], list[Job], list[Job]]:
+        # Under _lock.
+        self.looks += 1
+        youngest: dict[Lane, float] = {}
+        for worker in self._workers:
+            job = worker.running
+            if job is not None:
+                youngest[job.lane] = max(youngest.get(job.lane, 0.0), worker.running_since)
+        to_start: list[Job] = []
+        to_fail: list[Job] = []
+        cancelled: list[Job] = []
+        room = self.max_threads - self._threads
+        overdue = now - self.queue_wait
+        for lane in list(self._waiting):
+            # A cancelled call waiting for a thread is dropped now (its
+            # strand moves on), not when a thread would have reached it.
+            if any(job.waiter.cancelled() for job in lane.queue):
+                cancelled.extend(job for job in lane.queue if job.waiter.cancelled())
+                lane.queue = collections.deque(job for job in lane.queue if not job.waiter.cancelled())
+            stalled = lane.running and youngest.get(lane, now) <= overdue and lane.last_finished <= overdue
+            if stalled:  # R3: each job that waited queue_wait gets a thread
+                while lane.queue and lane.has_room() and room and lane.queue[0].queued_at <= overdue:
+                    lane.running += 1
+                    room -= 1
+                    to_start.append(lane.queue.popleft())
+            elif lane.queue and not lane.running and room:  # R2
+                lane.running += 1
+                room -= 1
+                to_start.append(lane.queue.popleft())
+            if lane.queue and not lane.running and not room:
+                while lane.queue and lane.queue[0].queued_at <= overdue:  # R4
+                    to_fail.append(lane.queue.popleft())
+            if not lane.queue:
+                self._waiting.discard(lane)
+            else:
+                self._mark_ready(lane)
+        self._threads += len(to_start)
+        return to_start, to_fail, cancelled
+
+    def _start_threads(self, jobs: list[Job]) -> None:
+        for index, job in enumerate(jobs):
+            try:
+                self._start_thread(job)
+            except BaseException as exc:  # noqa: BLE001 - out of threads: retried at the next look
+                rest = jobs[index:]
+                with self._lock:
+                    # _start_thread took back the counts of the one it failed.
+                    self._threads -= len(rest) - 1
+                    for later in rest[1:]:
+                        later.lane.running -= 1
+                    for later in reversed(rest):
+                        later.lane.queue.appendleft(later)
+                        self._waiting.add(later.lane)
+                    for later in rest:
+                        self._mark_ready(later.lane)
+                _log.error("motorlike: could not start a worker thread", exc_info=exc)
+                return
+
+    # -- inspection and shutdown ---------------------------------------------
+
+    @property
+    def thread_count(self) -> int:
+        """Worker threads alive now."""
+        return self._threads
+
+    @property
+    def running(self) -> int:
+        """Calls running now."""
+        with self._lock:
+            return sum(1 for worker in self._workers if worker.running is not None)
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for a thread now."""
+        with self._lock:
+            return sum(len(lane.queue) for lane in self._waiting)
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak_threads = self._threads
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers once the queued work is done."""
+        with self._lock:
+            self._shut_down = True
+            idle, self._idle = self._idle, []
+            self._queued.notify_all()
+        for worker in idle:
+            worker.job = None
+            worker.wake.release()
+        if wait:
+            deadline = time.monotonic() + 10
+            while self._threads and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+
+def _execute(job: Job) -> tuple | None:
+    """Run a job's call; what to deliver, or None if its waiter had given up."""
+    if job.waiter.cancelled():
+        # Cancelled before it started (reading the state from this thread is
+        # racy only towards running it anyway): skipped, as an executor does.
+        return None
+    try:
+        lane = job.lane
+        if job.queued_at and lane.timeout:
+            # It waited for a thread: PyMongo's timeoutMS counts from the
+            # call, as it would for a call that waited for a connection.
+            left = lane.timeout - (time.monotonic() - job.queued_at)
+            result = job.context.run(_within, max(left, 1e-6), job.fn, job.args, job.kwargs)
+        else:
+            result = job.context.run(job.fn, *job.args, **job.kwargs)
+        return job.loop, job.deliver, job.waiter, result, None
+    except (StopIteration, StopAsyncIteration) as exc:
+        # No future takes these (asyncio refuses them): as PyMongo's async API.
+        error = RuntimeError(f"a call on a worker thread raised {type(exc).__name__}")
+        error.__cause__ = exc
+        return job.loop, job.deliver, job.waiter, None, error
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        return job.loop, job.deliver, job.waiter, None, exc
+
+
+def _within(seconds: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    with pymongo.timeout(seconds):
+        return fn(*args, **kwargs)
+
+
+def _deliver_outcome(outcome: tuple) -> None:
+    loop, deliver, waiter, result, error = outcome
+    if loop is None:
+        try:
+            deliver_safely(deliver, waiter, result, error)
+        except BaseException as exc:  # noqa: BLE001 - a worker must never die of it
+            _log.error("motorlike: a background call's outcome could not be delivered", exc_info=exc)
+        return
+    try:
+        loop.call_soon_threadsafe(deliver, waiter, result, error)
+    except RuntimeError:
+        # The loop was closed while we worked: nobody is waiting there.
+        pass
+
+
+def _fail(pool: WorkerPool, job: Job, error: BaseException | None) -> None:
+    """Outside the lock: a job that never got a thread ends with ``error``
+    (None: it was cancelled), and its strand moves on."""
+    if error is not None:
+        _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
+    strand = job.strand
+    if strand is not None:
+        follow_up = strand.next_after(job)
+        if follow_up is not None:
+            pool.admit(follow_up)

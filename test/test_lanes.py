@@ -1,0 +1,173 @@
+"""Lanes: the worker threads shared out among clients, and never exhausted by one.
+
+What motorlike._pool promises (R1-R4 in its docstring): one client's calls
+beyond its connection pool wait in that client's lane, not as threads; a
+client with nothing running always gets a thread; a healthy pool however
+busy stays at ``max_workers``; the thread ceiling fails a call with a clear
+error instead of a silent stall; ``client.close()`` refuses new calls at
+once. Servers are :class:`test.fault_server.FaultServer` instances (loopback).
+Waiting is on counters the server or the pool keeps, never on elapsed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import warnings
+from typing import Any, Callable
+
+import pytest
+from pymongo.errors import InvalidOperation
+
+from motorlike import _bridge
+from test.fault_server import FaultServer
+from test.test_mockupdb import client_for
+
+DOCS = [{"_id": n} for n in range(10)]
+
+
+@pytest.fixture(params=["asyncio", "tornado"])
+def framework(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> _bridge.WorkerPool:
+    pool = _bridge.WorkerPool(10, queue_wait=0.1)
+    monkeypatch.setattr(_bridge, "_pool", pool)
+    yield pool
+    pool.shutdown(wait=False)
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Poll a counter until it says so (the test's own timeout bounds it)."""
+    while not predicate():
+        await asyncio.sleep(0.005)
+
+
+async def test_five_thousand_abandoned_calls_do_not_delay_another_client(framework, pool) -> None:
+    with FaultServer("stall_ops") as silent, FaultServer(docs=DOCS) as healthy:
+        stuck_client = client_for(framework, silent.uri, maxPoolSize=20)  # no socket timeout: hangs for good
+        other_client = client_for(framework, healthy.uri)
+        try:
+            await stuck_client.admin.command("ping")  # a known server: its lane is bounded by maxPoolSize
+            abandoned = [stuck_client.db.coll.find_one() for _ in range(5000)]
+            await wait_until(lambda: silent.stalled == 20)
+            for future in abandoned:
+                future.cancel()
+            assert await other_client.db.coll.find_one() == DOCS[0]
+            assert await asyncio.gather(*(other_client.db.coll.find_one() for _ in range(50))) == [DOCS[0]] * 50
+            # The silent client holds as many threads as its pool has connections, no more.
+            assert silent.stalled == 20
+            assert pool.running <= 20
+            assert pool.thread_count <= 20 + pool.max_workers
+            await wait_until(lambda: pool.queued == 0)  # the watchdog dropped the cancelled calls
+        finally:
+            stuck_client.close()
+            other_client.close()
+
+
+async def test_calls_beyond_the_connection_pool_wait_without_threads(framework, pool) -> None:
+    with FaultServer("stall_ops") as silent:
+        client = client_for(framework, silent.uri, maxPoolSize=5, socketTimeoutMS=60000)
+        try:
+            await client.admin.command("ping")
+            calls = [client.db.coll.find_one() for _ in range(50)]
+            await wait_until(lambda: silent.stalled == 5)
+            # However long they hang, the lane is stalled and its waiting
+            # calls get threads only within maxPoolSize: the rest hold none.
+            looks = pool.looks
+            await wait_until(lambda: pool.looks >= looks + 3)
+            assert silent.stalled == 5
+            assert pool.running == 5
+            assert pool.queued == 45
+            for future in calls:
+                future.cancel()
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("run", range(20))
+async def test_a_healthy_busy_pool_never_grows_past_max_workers(framework, pool, run: int) -> None:
+    with FaultServer(docs=DOCS) as healthy:
+        client = client_for(framework, healthy.uri)
+        try:
+            await client.db.coll.find_one()
+            pool.reset_peak()
+            found = await asyncio.gather(*(client.db.coll.find_one() for _ in range(300)))
+            assert found == [DOCS[0]] * 300
+            assert pool.peak_threads <= pool.max_workers
+        finally:
+            client.close()
+
+
+async def test_the_thread_ceiling_fails_a_call_with_a_clear_error(monkeypatch) -> None:
+    pool = _bridge.WorkerPool(2, max_threads=4, queue_wait=0.05)
+    monkeypatch.setattr(_bridge, "_pool", pool)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    try:
+        hanging = []
+        for _ in range(4):  # four clients, each with a call that hangs: every thread taken
+            future = loop.create_future()
+            pool.submit(loop, future, release.wait, (30,), {}, lane=pool.new_lane(None))
+            hanging.append(future)
+        assert pool.thread_count == 4
+        starved = loop.create_future()
+        pool.submit(loop, starved, lambda: "never", (), {}, lane=pool.new_lane(None))
+        with pytest.raises(_bridge.WorkerThreadsExhausted, match="MOTORLIKE_MAX_THREADS"):
+            await starved
+        release.set()
+        await asyncio.gather(*hanging)
+        # Threads free again: the next call runs.
+        again = loop.create_future()
+        pool.submit(loop, again, lambda: "ran", (), {}, lane=pool.new_lane(None))
+        assert await again == "ran"
+    finally:
+        release.set()
+        pool.shutdown(wait=False)
+
+
+async def test_close_refuses_new_calls_at_once_and_collecting_warns_nothing(framework, pool) -> None:
+    with FaultServer(docs=DOCS) as healthy:
+        client = client_for(framework, healthy.uri)
+        assert await client.db.coll.find_one() == DOCS[0]
+        cursor = client.db.coll.find()
+        client.close()  # not awaited
+        with pytest.raises(InvalidOperation, match="after close"):
+            await client.db.coll.find_one()
+        with pytest.raises(InvalidOperation, match="after close"):
+            await cursor.to_list(None)
+        await cursor.close()  # cleaning up after close() is fine
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            other = client_for(framework, healthy.uri)
+            assert await other.db.coll.find_one() == DOCS[0]
+            other.close()
+            del other
+            gc.collect()
+        assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_a_client_with_nothing_running_gets_a_thread_at_once(framework, pool) -> None:
+    """R2, without waiting for the watchdog: the healthy client's first call
+    starts a thread of its own while every core worker hangs."""
+    with FaultServer("stall_ops") as silent, FaultServer(docs=DOCS) as healthy:
+        stuck_client = client_for(framework, silent.uri, socketTimeoutMS=60000)
+        other_client = client_for(framework, healthy.uri)
+        try:
+            await stuck_client.admin.command("ping")
+            await other_client.admin.command("ping")
+            hanging = [stuck_client.db.coll.find_one() for _ in range(pool.max_workers)]
+            await wait_until(lambda: silent.stalled == pool.max_workers)
+            assert pool.thread_count == pool.max_workers
+            finding = other_client.db.coll.find_one()
+            assert pool.thread_count == pool.max_workers + 1  # started by the call itself
+            assert await finding == DOCS[0]
+            for future in hanging:
+                future.cancel()
+        finally:
+            stuck_client.close()
+            other_client.close()
+
