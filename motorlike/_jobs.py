@@ -1,0 +1,167 @@
+"""Jobs and lanes: what the worker pool (motorlike._pool) runs, and for whom.
+
+A *job* is one call plus the way its outcome reaches the caller:
+``deliver(waiter, result, error)``, run on the caller's event loop (through
+``loop.call_soon_threadsafe``), or on the worker itself when there is no
+loop. A *lane* holds one client's jobs that wait for a thread, and counts
+those running; the pool's policy (its docstring) decides between lanes.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import logging
+import sys
+import time
+from typing import Any, Callable
+
+import pymongo
+from pymongo.errors import InvalidOperation, PyMongoError
+
+_UNLIMITED = sys.maxsize
+_log = logging.getLogger("motorlike")
+
+
+class WorkerThreadsExhausted(PyMongoError):
+    """No worker thread could be had for a call: ``MOTORLIKE_MAX_THREADS``
+    threads are all busy with calls that do not finish (R4)."""
+
+
+def deliver_to_future(future: Any, result: Any, error: BaseException | None) -> None:
+    """The usual ``deliver``: resolve a future, unless its waiter gave up.
+
+    Runs on the future's loop. A cancelled waiter's outcome is dropped,
+    never an InvalidStateError.
+    """
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def deliver_safely(deliver: Callable[..., None], waiter: Any, result: Any, error: BaseException | None) -> None:
+    """``deliver(waiter, result, error)``; if that raises, the waiter gets the
+    error: an outcome that cannot be delivered fails the call, never only a log line."""
+    try:
+        deliver(waiter, result, error)
+    except Exception as exc:  # noqa: BLE001 - handed to the waiter
+        if waiter.done():
+            raise
+        waiter.set_exception(exc)
+
+
+class Job:
+    """One call and where its outcome goes."""
+
+    __slots__ = ("loop", "waiter", "deliver", "context", "fn", "args", "kwargs", "lane", "strand", "cpu", "queued_at")
+
+    def __init__(
+        self, loop: Any, waiter: Any, deliver: Callable[..., None], fn: Callable[..., Any],
+        args: tuple, kwargs: dict, lane: Lane, strand: Any,
+    ) -> None:
+        self.loop = loop
+        self.waiter = waiter
+        self.deliver = deliver
+        self.context = contextvars.copy_context()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.lane = lane
+        self.strand = strand
+        self.cpu = -1  # the caller's CPU, with worker affinity
+        self.queued_at = 0.0  # set when it waits in its lane
+
+
+class Lane:
+    """One client's calls: how many run, and those waiting for a thread.
+
+    Made by the pool (:meth:`WorkerPool.new_lane`); all state but ``closed``
+    is read and written under the pool's lock.
+    """
+
+    __slots__ = ("client", "queue", "running", "floor", "cap", "ready", "last_finished", "closed", "timeout")
+
+    def __init__(self, client: Any, lane_cap: int) -> None:
+        #: The PyMongo MongoClient, or None for the default lane.
+        self.client = client
+        self.queue: collections.deque[Job] = collections.deque()
+        self.running = 0
+        self.ready = False
+        self.last_finished = 0.0
+        #: Set by ``client.close()``: new calls raise InvalidOperation at once.
+        self.closed = False
+        #: The client's timeoutMS in seconds: a call that waited in the lane
+        #: gets only what is left of it.
+        self.timeout: float | None = None
+        self.cap = lane_cap
+        #: Calls it may always run: the client's pool size (a connection each).
+        self.floor = _UNLIMITED
+        if client is not None:
+            self.timeout = client.options.timeout
+            size = client.options.pool_options.max_pool_size
+            self.floor = min(size, lane_cap) if size else lane_cap
+
+    def has_room(self) -> bool:
+        """Whether one more of its calls may run: below the pool size times
+        the known servers, or, while no server is known, below ``cap``
+        (calls waiting out server selection hold no connection)."""
+        running = self.running
+        if running < self.floor:
+            return True
+        try:  # past the floor only: the topology is read on this rare path
+            known = len(self.client.topology_description.known_servers)
+        except Exception:  # noqa: BLE001 - a client torn down: no better bound than the cap
+            known = 0
+        return running < (self.cap if not known else min(self.cap, self.floor * known))
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise InvalidOperation("Cannot use MongoClient after close")
+
+
+def _execute(job: Job) -> tuple | None:
+    """Run a job's call; what to deliver, or None if its waiter had given up."""
+    if job.waiter.cancelled():
+        # Cancelled before it started (reading the state from this thread is
+        # racy only towards running it anyway): skipped, as an executor does.
+        return None
+    try:
+        lane = job.lane
+        if job.queued_at and lane.timeout:
+            # It waited for a thread: PyMongo's timeoutMS counts from the
+            # call, as it would for a call that waited for a connection.
+            left = lane.timeout - (time.monotonic() - job.queued_at)
+            result = job.context.run(_within, max(left, 1e-6), job.fn, job.args, job.kwargs)
+        else:
+            result = job.context.run(job.fn, *job.args, **job.kwargs)
+        return job.loop, job.deliver, job.waiter, result, None
+    except (StopIteration, StopAsyncIteration) as exc:
+        # No future takes these (asyncio refuses them): as PyMongo's async API.
+        error = RuntimeError(f"a call on a worker thread raised {type(exc).__name__}")
+        error.__cause__ = exc
+        return job.loop, job.deliver, job.waiter, None, error
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        return job.loop, job.deliver, job.waiter, None, exc
+
+
+def _within(seconds: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    with pymongo.timeout(seconds):
+        return fn(*args, **kwargs)
+
+
+def _deliver_outcome(outcome: tuple) -> None:
+    loop, deliver, waiter, result, error = outcome
+    if loop is None:
+        try:
+            deliver_safely(deliver, waiter, result, error)
+        except BaseException as exc:  # noqa: BLE001 - a worker must never die of it
+            _log.error("motorlike: a background call's outcome could not be delivered", exc_info=exc)
+        return
+    try:
+        loop.call_soon_threadsafe(deliver, waiter, result, error)
+    except RuntimeError:
+        # The loop was closed while we worked: nobody is waiting there.
+        pass
