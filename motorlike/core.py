@@ -36,7 +36,7 @@ from motorlike._cursor import (
     AgnosticRawBatchCursor,
 )
 from motorlike._encryption import AgnosticClientEncryption
-from motorlike._bridge import BackgroundCall
+from motorlike._bridge import BackgroundCall, WorkerThreadsExhausted
 from motorlike._session import AgnosticClientSession, _BoundSession, _MotorTransactionContext  # noqa: F401 - Motor's names
 from motorlike.metaprogramming import AgnosticBase, coroutine_annotation
 
@@ -56,6 +56,7 @@ __all__ = [
     "AgnosticRawBatchCommandCursor",
     "AgnosticRawBatchCursor",
     "BackgroundCall",
+    "WorkerThreadsExhausted",
     "coroutine_annotation",
 ]
 

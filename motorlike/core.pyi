@@ -44,6 +44,7 @@ from pymongo.write_concern import WriteConcern
 from typing_extensions import TypeVar
 
 from motorlike._bridge import BackgroundCall as BackgroundCall, SerializedWorkerCalls
+from motorlike._jobs import WorkerThreadsExhausted as WorkerThreadsExhausted
 from motorlike.metaprogramming import AgnosticBase as AgnosticBase, coroutine_annotation as coroutine_annotation
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "AgnosticRawBatchCommandCursor",
     "AgnosticRawBatchCursor",
     "BackgroundCall",
+    "WorkerThreadsExhausted",
     "coroutine_annotation",
 ]
 

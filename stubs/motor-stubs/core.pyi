@@ -15,6 +15,7 @@ from motorlike.core import AgnosticLatentCommandCursor as AgnosticLatentCommandC
 from motorlike.core import AgnosticRawBatchCommandCursor as AgnosticRawBatchCommandCursor
 from motorlike.core import AgnosticRawBatchCursor as AgnosticRawBatchCursor
 from motorlike.core import BackgroundCall as BackgroundCall
+from motorlike.core import WorkerThreadsExhausted as WorkerThreadsExhausted
 from motorlike.core import _BoundSession as _BoundSession
 from motorlike.core import _MotorTransactionContext as _MotorTransactionContext
 from motorlike.core import coroutine_annotation as coroutine_annotation
