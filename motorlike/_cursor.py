@@ -15,7 +15,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 
 from motorlike._base import _validate_length, _warn_deprecated
 from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
-from motorlike._bridge import lane_of
+from motorlike._bridge import BackgroundCall, lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
@@ -538,17 +538,20 @@ class AgnosticCursor(AgnosticBaseCursor):
         """Rewind to the unevaluated state; the query runs again on next use.
 
         Never blocks the loop: the cursor starts over as a fresh PyMongo
-        cursor with the same options, and the old server cursor, if any, is
-        killed on the strand once the calls made before are over.
+        cursor with the same options (and a strand of its own), and the old
+        server cursor, if any, is killed on a worker once the calls made on
+        it before are over.
         """
-        old = self._fetched
+        old, old_strand = self._fetched, self._strand
         old.closing = True
         # clone() reads only the query's options, which no call in flight
-        # changes; the old PyMongo cursor itself is left to the strand.
+        # changes; the old PyMongo cursor itself is left to the old strand:
+        # reads made before rewind() finish on it, then it is killed, while
+        # the new cursor's calls need not wait for that.
         self.delegate = self.delegate.clone()
         self._fetched = _Fetched(self.delegate)
-        # In turn: reads made before rewind() finish on the old cursor first.
-        self._run_in_background(self._close_on_worker, old)
+        self._init_strand()
+        BackgroundCall(self._close_on_worker, old, strand=old_strand)
         self.started = False
         self.closed = False
         return self

@@ -218,3 +218,22 @@ async def test_every_error_of_the_pool_reaches_a_caller_under_load(framework) ->
             assert all(isinstance(outcome, PyMongoError) and outcome.timeout for outcome in outcomes), outcomes
         finally:
             client.close()
+
+
+@pytest.mark.trio
+async def test_an_outcome_that_cannot_be_delivered_fails_the_future_on_trio(monkeypatch) -> None:
+    pytest.importorskip("trio", reason="Trio is not installed (pip install 'motorlike[trio]')")
+    from motorlike.frameworks import trio as trio_framework
+
+    pool = _bridge.WorkerPool(2)
+    monkeypatch.setattr(_bridge, "_pool", pool)
+
+    def broken_deliver(future: Any, result: Any, error: Any) -> None:
+        raise ValueError("cannot deliver this")
+
+    try:
+        future = trio_framework.submit(trio_framework.get_event_loop(), lambda: 1, (), {}, broken_deliver)
+        with pytest.raises(ValueError, match="cannot deliver"):
+            await future  # instead of ending the whole Trio run
+    finally:
+        pool.shutdown(wait=False)

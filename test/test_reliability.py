@@ -32,16 +32,18 @@ from test.fault_server import FaultServer
 from test.test_mockupdb import client_for
 
 DOCS = [{"_id": n, "i": n} for n in range(300)]
-#: How much later than the timeout an error may arrive. Sync PyMongo's
-#: server selection re-checks its deadline only every 0.5 s
-#: (MIN_HEARTBEAT_INTERVAL), so plain PyMongo threads are up to that late
-#: too, and two shared CPUs add their noise. (Ten workers taking the calls
-#: one after another would need count / 10 timeouts: 5 s for 50 calls.)
-SELECTION_MARGIN = 1.25
-#: Longest event-loop stall tolerated here. A loop blocked by a call would
-#: stall for a whole timeout (a second or more); two shared CPUs with
-#: hundreds of threads wanting the GIL give stalls of tens of milliseconds.
-LOOP_STALL_LIMIT = 0.25
+#: No assertion here waits on a fixed wall-clock limit: a busy machine may
+#: slow anything. Where a promise is about time, the bound comes from the
+#: timeout the test configures and what breaking the promise would cost:
+#: calls run ten at a time would fail in waves, one timeout apart (errors
+#: spread over several timeouts), and a call run on the loop would stall it
+#: for a whole timeout. So errors must all arrive within one timeout of each
+#: other, and the loop must never stall for half of one.
+
+
+def stall_limit(blocking: float) -> float:
+    """Half of what a call blocking the loop would stall it for."""
+    return blocking / 2
 
 
 @pytest.fixture(autouse=True)
@@ -134,12 +136,12 @@ async def test_abandoned_calls_do_not_starve_other_clients(framework: str) -> No
             assert all(isinstance(outcome, asyncio.TimeoutError) for outcome in outcomes)
             # More calls than workers hang on the wire now ...
             assert stalled.stalled >= 10
-            started = time.monotonic()
-            found = await asyncio.wait_for(asyncio.gather(*(other_client.db.coll.find_one() for _ in range(20))), 5)
+            found = await asyncio.gather(*(other_client.db.coll.find_one() for _ in range(20)))
             assert found == [DOCS[0]] * 20
-            # ... and other work, of this client too, still gets through.
-            assert await asyncio.wait_for(stuck_client.admin.command("ping"), 5) == {"ok": 1}
-            assert time.monotonic() - started < 2
+            # ... and other work, of this client too, still gets through,
+            # while they still hang (their socket timeout is 30 s away).
+            assert await stuck_client.admin.command("ping") == {"ok": 1}
+            assert stalled.stalled >= 10
         finally:
             stuck_client.close()
             other_client.close()
@@ -153,15 +155,15 @@ async def test_stuck_workers_leave_the_loop_free(framework: str) -> None:
         try:
             async with LoopWatch() as watch:
                 hanging = [asyncio.ensure_future(stuck_client.db.coll.find_one()) for _ in range(200)]
-                await asyncio.sleep(0.2)
-                started = time.monotonic()
-                await asyncio.wait_for(asyncio.gather(*(other_client.db.coll.find_one() for _ in range(50))), 5)
-                elapsed = time.monotonic() - started
+                while stalled.stalled < 10:  # every core worker hangs now
+                    await asyncio.sleep(0.005)
+                found = await asyncio.gather(*(other_client.db.coll.find_one() for _ in range(50)))
+                assert found == [DOCS[0]] * 50
+                assert not any(task.done() for task in hanging)  # done while those still hang
                 for task in hanging:
                     task.cancel()
                 await asyncio.gather(*hanging, return_exceptions=True)
-            assert elapsed < 1.5
-            assert watch.worst < LOOP_STALL_LIMIT, f"the loop stalled for {watch.worst * 1000:.0f} ms"
+            assert watch.worst < stall_limit(30), f"the loop stalled for {watch.worst * 1000:.0f} ms"
         finally:
             stuck_client.close()
             other_client.close()
@@ -173,7 +175,8 @@ async def test_stuck_workers_leave_the_loop_free(framework: str) -> None:
 
 @pytest.mark.parametrize("count", [50, 100, 1000])
 async def test_every_call_fails_on_time_when_nothing_listens(framework: str, count: int) -> None:
-    client = client_for(framework, dead_uri(), serverSelectionTimeoutMS=1000)
+    timeout = 2.0
+    client = client_for(framework, dead_uri(), serverSelectionTimeoutMS=int(timeout * 1000))
     started = time.monotonic()
 
     async def one() -> float:
@@ -183,21 +186,22 @@ async def test_every_call_fails_on_time_when_nothing_listens(framework: str, cou
 
     try:
         async with LoopWatch() as watch:
-            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(count))), 10)
+            times = await asyncio.gather(*(one() for _ in range(count)))
     finally:
         client.close()
-    # Starting and waking a thousand threads on two CPUs takes its time too.
-    limit = 1.0 + SELECTION_MARGIN + 1.5 * count / 1000
-    assert max(times) < limit, f"slowest error after {max(times):.2f} s"
-    # Threads raising all at once make the loop wait for the GIL a while
-    # (never for the whole timeout, as a call on the loop would).
-    assert watch.worst < (0.5 if count <= 100 else 1.0)
+    # Together: ten at a time they would come in count / 10 waves, one
+    # timeout apart (at least 4 timeouts from first to last).
+    assert min(times) >= timeout * 0.9
+    assert max(times) - min(times) < timeout, f"errors from {min(times):.2f} s to {max(times):.2f} s"
+    # Threads raising all at once make the loop wait for the GIL a while,
+    # never for the whole timeout, as a call on the loop would.
+    assert watch.worst < stall_limit(timeout)
 
 
 async def test_every_call_times_out_on_time_on_a_silent_server(framework: str) -> None:
     with serving("stall_ops") as stalled:
         # (No retry: a retried read would wait out a second socket timeout.)
-        client = client_for(framework, stalled.uri, socketTimeoutMS=500, retryReads=False)
+        client = client_for(framework, stalled.uri, socketTimeoutMS=1500, retryReads=False)
         started = time.monotonic()
 
         async def one() -> float:
@@ -206,17 +210,17 @@ async def test_every_call_times_out_on_time_on_a_silent_server(framework: str) -
             return time.monotonic() - started
 
         try:
-            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(50))), 10)
+            times = await asyncio.gather(*(one() for _ in range(50)))
         finally:
             client.close()
-    # (Ten workers taking them in turn: 2.5 s.)
-    assert max(times) < 0.5 + 1.0, f"slowest error after {max(times):.2f} s"
+    # Ten workers taking them in turn: five waves, 1.5 s apart.
+    assert max(times) - min(times) < 1.5, f"errors from {min(times):.2f} s to {max(times):.2f} s"
 
 
 async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) -> None:
     # More calls than maxPoolSize: timeoutMS covers the wait for a connection too.
     with serving("stall_ops") as stalled:
-        client = client_for(framework, stalled.uri, timeoutMS=500, maxPoolSize=20)
+        client = client_for(framework, stalled.uri, timeoutMS=1500, maxPoolSize=20)
         started = time.monotonic()
 
         async def one() -> float:
@@ -226,11 +230,11 @@ async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) ->
             return time.monotonic() - started
 
         try:
-            times = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(200))), 10)
+            times = await asyncio.gather(*(one() for _ in range(200)))
         finally:
             client.close()
-    # (Ten workers taking them in turn: 2.5 s.)
-    assert max(times) < 0.5 + 1.0, f"slowest error after {max(times):.2f} s"
+    # Twenty connections taking them in turn: ten waves, 1.5 s apart.
+    assert max(times) - min(times) < 1.5, f"errors from {min(times):.2f} s to {max(times):.2f} s"
 
 
 # ---------------------------------------------------------------------------
@@ -246,20 +250,19 @@ async def _open_cursor_on(client: Any) -> Any:
 
 async def test_close_never_blocks_the_loop(framework: str) -> None:
     with serving(docs=DOCS) as server:
-        client = client_for(framework, server.uri, socketTimeoutMS=1000)
+        client = client_for(framework, server.uri, socketTimeoutMS=2000)
         cursor = await _open_cursor_on(client)
         del cursor  # PyMongo kills an abandoned cursor's server side in close()
         gc.collect()
         server.mode = "stall_ops"  # so killCursors hangs until the socket timeout
         async with LoopWatch() as watch:
-            started = time.monotonic()
             closing = client.close()
-            returned_after = time.monotonic() - started
-            await asyncio.sleep(0.3)
+            assert not closing.done()  # returned while killCursors hangs
+            while "killCursors" not in server.commands:
+                await asyncio.sleep(0.005)
             assert not closing.done()
-            await asyncio.wait_for(closing, 5)  # awaitable, for code that wants to wait
-    assert returned_after < 0.05
-    assert watch.worst < LOOP_STALL_LIMIT, f"the loop stalled for {watch.worst * 1000:.0f} ms"
+            await closing  # awaitable, for code that wants to wait
+    assert watch.worst < stall_limit(2), f"the loop stalled for {watch.worst * 1000:.0f} ms"
     assert "killCursors" in server.commands
 
 
@@ -282,15 +285,16 @@ def test_close_without_await_warns_nothing(framework: str) -> None:
 
 async def test_close_with_operations_in_flight(framework: str) -> None:
     with serving("stall_ops") as stalled:
-        client = client_for(framework, stalled.uri, socketTimeoutMS=1000)
+        client = client_for(framework, stalled.uri, socketTimeoutMS=2000)
         in_flight = [asyncio.ensure_future(client.db.coll.find_one()) for _ in range(10)]
-        await asyncio.sleep(0.2)
+        while stalled.stalled < 10:
+            await asyncio.sleep(0.005)
         async with LoopWatch() as watch:
             closing = client.close()
-            outcomes = await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), 5)
-            await asyncio.wait_for(closing, 5)
+            outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
+            await closing
     assert all(isinstance(outcome, PyMongoError) for outcome in outcomes), outcomes
-    assert watch.worst < LOOP_STALL_LIMIT
+    assert watch.worst < stall_limit(2)
 
 
 async def test_cursor_rewind_never_blocks_the_loop(framework: str) -> None:
@@ -299,11 +303,13 @@ async def test_cursor_rewind_never_blocks_the_loop(framework: str) -> None:
         try:
             cursor = await _open_cursor_on(client)
             server.mode = "stall_ops"
-            started = time.monotonic()
-            cursor.rewind()  # the old server cursor is killed on a worker
-            assert time.monotonic() - started < 0.05
+            cursor.rewind()  # the old server cursor is killed on a worker ...
+            while "killCursors" not in server.commands:  # ... where it hangs now
+                await asyncio.sleep(0.005)
             server.mode = "healthy"
+            # The new cursor's reads need not wait for that kill to time out.
             assert [doc["i"] for doc in await cursor.to_list(5)] == [0, 1, 2, 3, 4]
+            assert server.stalled == 1
         finally:
             await client.close()
 
@@ -664,13 +670,11 @@ async def test_recovery_after_the_server_restarts(framework: str) -> None:
                     continue
                 failures += 1
             server = await asyncio.to_thread(FaultServer(docs=DOCS, port=port).start)
-            restarted = time.monotonic()
-            results = await asyncio.wait_for(asyncio.gather(*(client.db.coll.find_one() for _ in range(20))), 10)
-            recovery = time.monotonic() - restarted
+            # Within a server selection timeout of the restart (3 s), every call succeeds.
+            results = await asyncio.gather(*(client.db.coll.find_one() for _ in range(20)))
         assert results == [DOCS[0]] * 20
         assert failures >= 1
-        assert recovery < 3
-        assert watch.worst < LOOP_STALL_LIMIT
+        assert watch.worst < stall_limit(3)
     finally:
         await client.close()
         await asyncio.to_thread(server.stop)
