@@ -173,7 +173,14 @@ class WorkerPool:
             job.cpu = _affinity.caller_cpu(read_cpu)
         if strand is not None and not strand.add(job):
             return  # it runs when the strand's earlier calls are over
-        self.admit(job)
+        try:
+            self.admit(job)
+        except BaseException:
+            # The caller hears of it from this raise; the strand's later
+            # calls (made meanwhile on other threads) must still run.
+            if strand is not None:
+                _fail(self, job, None)
+            raise
 
     def admit(self, job: Job) -> None:
         """Give ``job`` a worker, or queue it in its lane (R1, R2)."""
@@ -275,6 +282,7 @@ class WorkerPool:
                     next_lane.running += 1
                     return follow_up
                 self._enqueue(follow_up)
+                self._ensure_watchdog_quietly()
             job = self._take_ready_job()
             if job is not None:
                 return job
@@ -332,6 +340,14 @@ class WorkerPool:
             watchdog = threading.Thread(target=self._watch, name="motorlike-pool-watchdog", daemon=True)
             watchdog.start()  # may raise: then there is none yet, and the next submit tries again
             self._watchdog = watchdog
+
+    def _ensure_watchdog_quietly(self) -> None:
+        # Under _lock, on a worker: a job queued here is taken by R1 anyway
+        # when its lane has room; the watchdog only adds R2-R4 to that.
+        try:
+            self._ensure_watchdog()
+        except BaseException as exc:  # noqa: BLE001 - retried by the next submit that queues
+            _log.error("motorlike: could not start the pool's watchdog", exc_info=exc)
 
     def _watch(self) -> None:
         """Apply R2-R4 to the lanes with waiting jobs, every quarter of ``queue_wait``."""
@@ -450,11 +466,19 @@ class WorkerPool:
 
 def _fail(pool: WorkerPool, job: Job, error: BaseException | None) -> None:
     """Outside the lock: a job that never got a thread ends with ``error``
-    (None: it was cancelled), and its strand moves on."""
-    if error is not None:
-        _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
-    strand = job.strand
-    if strand is not None:
+    (None: its caller knows already, or gave up), and its strand moves on:
+    each following call is admitted, or fails with the reason it cannot be."""
+    while True:
+        if error is not None:
+            _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
+        strand = job.strand
+        if strand is None:
+            return
         follow_up = strand.next_after(job)
-        if follow_up is not None:
+        if follow_up is None:
+            return
+        try:
             pool.admit(follow_up)
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to that call's caller
+            job, error = follow_up, exc

@@ -171,3 +171,36 @@ async def test_a_client_with_nothing_running_gets_a_thread_at_once(framework, po
             stuck_client.close()
             other_client.close()
 
+
+
+async def test_calls_failed_by_the_ceiling_move_their_strand_on(monkeypatch) -> None:
+    """A strand whose call fails without ever running must not stay busy:
+    its later calls fail the same way, then run once threads are free."""
+    from motorlike._strand import Strand
+
+    pool = _bridge.WorkerPool(1, max_threads=2, queue_wait=0.05)
+    monkeypatch.setattr(_bridge, "_pool", pool)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    try:
+        hanging = []
+        for _ in range(2):
+            future = loop.create_future()
+            pool.submit(loop, future, release.wait, (30,), {}, lane=pool.new_lane(None))
+            hanging.append(future)
+        strand, lane = Strand(), pool.new_lane(None)
+        first, second = loop.create_future(), loop.create_future()
+        pool.submit(loop, first, lambda: "first", (), {}, lane=lane, strand=strand)
+        pool.submit(loop, second, lambda: "second", (), {}, lane=lane, strand=strand)
+        for future in (first, second):
+            with pytest.raises(_bridge.WorkerThreadsExhausted):
+                await future
+        assert strand.idle
+        release.set()
+        await asyncio.gather(*hanging)
+        third = loop.create_future()
+        pool.submit(loop, third, lambda: "third", (), {}, lane=lane, strand=strand)
+        assert await third == "third"
+    finally:
+        release.set()
+        pool.shutdown(wait=False)
