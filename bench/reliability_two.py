@@ -2,31 +2,20 @@
 
 Rerun with ``.venv/bin/python bench/reliability_two.py [--json out.json] [--drivers ...] [--scenarios ...]``.
 
-Same method as ``bench/reliability.py`` (whose helpers this imports): every
-(scenario, driver) pair runs in a fresh subprocess with a hard timeout, the
-child reports one ``RESULT`` line and leaves with ``os._exit``; every wait
-inside a scenario is bounded too. The GridFS rows need a real server: the
-parent starts one embedded server (``motorlike.testserver.server_uri()``)
-and passes its URI on; the other rows use :class:`test.fault_server.FaultServer`.
+Same method as ``bench/reliability.py``, whose helpers this imports: each (scenario, driver) pair runs in a fresh
+subprocess with a hard timeout and reports one ``RESULT`` line; every wait inside a scenario is bounded too. GridFS
+rows use one embedded server (``motorlike.testserver.server_uri()``) the parent starts, the others FaultServers.
 
-1. ``unawaited_write``: 200 GridFS files, ``grid_in.write(data)`` not awaited,
-   then ``await grid_in.close()``: files stored with a wrong length.
-2. ``cursor_after_restart``: a cursor abandoned at document 60 of 3000, the
-   server restarted on the same port (its cursors gone), ``to_list(None)``.
-3. ``seek_after_abandoned_read``: a 3 MiB read abandoned by a 5 ms timeout,
-   then ``seek(0)`` and ``read(1 MiB)``, then ``read()``.
-4. ``stop_iteration``: ``upload_from_stream`` from a source whose ``read()``
-   raises StopIteration.
-5. ``abandoned_2100``: 2100 ``find_one`` on a silent server (no socket
-   timeout) abandoned after 1 s, then one ``find_one`` of another client.
+1. ``unawaited_write``: ``grid_in.write(data)`` not awaited, then ``await close()``: 200 files' lengths.
+2. ``cursor_after_restart``: ``to_list(None)`` on a cursor left at 60/3000 after the server restarted.
+3. ``seek_after_abandoned_read``: ``seek(0)``, ``read(1 MiB)`` after a 3 MiB read abandoned at 5 ms.
+4. ``stop_iteration``: ``upload_from_stream`` from a source whose ``read()`` raises StopIteration.
+5. ``abandoned_2100``: another client's ``find_one`` after 2100 abandoned on a silent server.
 6. ``busy_threads``: threads alive during 300 concurrent ``find_one``, 11 runs.
-7. ``close_after_break``: ``await cursor.close()`` after ``break`` while the
-   server never answers getMore (socketTimeoutMS 15 s).
-8. ``tornado_with_timeout``: Tornado's ``gen.with_timeout`` (which cancels
-   nothing) around ``to_list(5)``, retried: documents lost, duplicated, reordered.
-9. ``fork_child``: a cursor made before ``os.fork()`` read in the child.
-10. ``close_not_awaited``: ``client.close()`` not awaited, then a call; and
-    the warnings when such a client is garbage-collected.
+7. ``close_after_break``: ``await cursor.close()`` after ``break``, getMore never answered.
+8. ``tornado_with_timeout``: ``gen.with_timeout`` (which cancels nothing) around ``to_list(5)``.
+9. ``fork_child``: a cursor made before ``os.fork()``, read in the child.
+10. ``close_not_awaited``: a call after ``client.close()`` not awaited; warnings when it is collected.
 """
 
 from __future__ import annotations
@@ -36,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import importlib
 import json
 import os
 import select
@@ -44,6 +34,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from datetime import timedelta
 
 # The repository first: its ``test`` package ahead of the standard library's; bench.*, motorlike from this tree.
@@ -53,9 +44,18 @@ from bench import harness  # noqa: E402
 from bench.reliability import DRIVERS, HARNESS_DRIVERS, emit, fault_type, order_report  # noqa: E402
 from test.fault_server import FaultServer  # noqa: E402
 
-SCENARIOS = ("unawaited_write", "cursor_after_restart", "seek_after_abandoned_read", "stop_iteration",
-             "abandoned_2100", "busy_threads", "close_after_break", "tornado_with_timeout", "fork_child",
-             "close_not_awaited")
+SCENARIOS = {  # name -> the table's row title
+    "unawaited_write": "1. unawaited grid_in.write, then close (200 files)",
+    "cursor_after_restart": "2. to_list(None) after the server restarted (3000 docs, 60 read)",
+    "seek_after_abandoned_read": "3. seek(0) after a read abandoned at 5 ms (3 MiB)",
+    "stop_iteration": "4. upload_from_stream, source.read() raises StopIteration",
+    "abandoned_2100": "5. B's find_one after 2100 abandoned calls on A (no socket timeout)",
+    "busy_threads": "6. threads during 300 concurrent find_one (11 runs)",
+    "close_after_break": "7. await cursor.close() after break, getMore never answered",
+    "tornado_with_timeout": "8. Tornado gen.with_timeout(1 ms, to_list(5)), retried (2000 docs)",
+    "fork_child": "9. cursor made before fork(), read in the child",
+    "close_not_awaited": "10. client.close() not awaited",
+}
 GRIDFS_SCENARIOS = {"unawaited_write", "seek_after_abandoned_read", "stop_iteration"}
 TORNADO_DRIVERS = {"motorlike-tornado", "motor"}  # scenario 8 compares the two Tornado clients only
 DB, COLL = "reliability_two", "docs"
@@ -79,16 +79,36 @@ def loop_errors() -> collections.Counter:
     return seen
 
 
-def outcome_of(exc: BaseException) -> str:
-    return "hangs" if isinstance(exc, asyncio.TimeoutError) else f"raised {fault_type(exc)}"
+def outcome_of(exc: BaseException, message: int = 0) -> str:
+    """"hangs" for our own timeout, else "raised <Type>", with the message's start if ``message`` > 0."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "hangs"
+    return f"raised {fault_type(exc)}" + (f" ({str(exc)[:message]})" if message else "")
+
+
+async def settle(call, timeout: float, message: int = 0) -> tuple:
+    """(result of awaiting ``call()``, None) or (None, ``outcome_of`` what was raised: "at call" if by ``call()``)."""
+    try:
+        awaitable = call()
+    except Exception as exc:  # noqa: BLE001 - Motor's API returns a future; raising at once is a difference
+        return None, outcome_of(exc, message) + " at call"
+    try:
+        return await asyncio.wait_for(awaitable, timeout), None
+    except Exception as exc:  # noqa: BLE001
+        return None, outcome_of(exc, message)
+
+
+async def break_at(cursor, n: int) -> None:
+    """``async for`` over ``cursor``, left with ``break`` at the n-th document."""
+    seen = 0
+    async for _doc in cursor:
+        if (seen := seen + 1) == n:
+            break
 
 
 def thread_counts() -> dict:
-    """Threads now: ``threading.active_count()`` and the OS's count, which also sees bare ``_thread`` threads.
-
-    ``workers`` is the OS's count less the threads that are not worker
-    threads: the main thread, FaultServer's and PyMongo's monitors.
-    """
+    """``threading.active_count()``; the OS's count, which also sees bare ``_thread`` threads (motorlike's workers);
+    ``workers``: the OS's count less the main thread, FaultServer's and PyMongo's monitor threads."""
     with open("/proc/self/status") as status:
         os_threads = next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
     named = threading.enumerate()
@@ -99,6 +119,10 @@ def thread_counts() -> dict:
             "workers": os_threads - not_workers}
 
 
+def counted(counter: dict) -> str:
+    return ", ".join(f"{n} x {what}" for what, n in counter.items())
+
+
 def bucket_name(scenario: str, driver: str) -> str:
     return f"{scenario}_{driver.replace('-', '_')}_{os.getpid()}"
 
@@ -107,11 +131,9 @@ def compare(got: bytes, data: bytes, start: int, length: int) -> str:
     """Is ``got`` the ``length`` bytes of ``data`` at ``start``? If not, where in the file it came from."""
     if got == data[start:start + length]:
         return "correct"
-    if not got:
-        return "empty"
-    found = data.find(got[:4096])
+    found = data.find(got[:4096]) if got else -1
     if found < 0:
-        return f"wrong bytes ({len(got)} B, not from the file)"
+        return f"wrong bytes ({len(got)} B, not from the file)" if got else "empty"
     return f"wrong bytes (from offset {found}, {len(got)} B)"
 
 
@@ -122,30 +144,33 @@ async def unawaited_write(cls, bucket_cls, uri: str, driver: str) -> None:
 
     errors = loop_errors()
     client = cls(uri, serverSelectionTimeoutMS=5000)
-    name = bucket_name("unawaited", driver)
-    bucket = bucket_cls(client[DB], bucket_name=name)
-    data = os.urandom(10 * 1024)  # ten 1 KiB chunks: the write itself sends most of the file
+    data = os.urandom(2560)  # 1 KiB chunks: the write sends two, close() the last half one
+    names = [f"{bucket_name('unawaited', driver)}_{i}" for i in range(10)]
     close_errors: collections.Counter = collections.Counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for i in range(200):
+            # A bucket per 20 files: the embedded server slows down as a collection grows.
+            bucket = bucket_cls(client[DB], bucket_name=names[i // 20])
             grid_in = bucket.open_upload_stream(f"f{i}", chunk_size_bytes=1024)
             grid_in.write(data)  # not awaited: the mistake under test
-            try:
-                await asyncio.wait_for(grid_in.close(), 10)
-            except Exception as exc:  # noqa: BLE001
-                close_errors[outcome_of(exc)] += 1
+            _, failure = await settle(lambda: grid_in.close(), 10)
+            close_errors.update([failure] if failure else [])
         gc.collect()
         await asyncio.sleep(0.5)  # writes still running on a worker (Motor) end before the files are read back
-    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as sync:
-        files = list(sync[DB][name + ".files"].find({}, {"length": 1}))
-        chunks: dict = collections.defaultdict(list)
-        for chunk in sync[DB][name + ".chunks"].find({}, {"files_id": 1, "n": 1, "data": 1}):
-            chunks[chunk["files_id"]].append((chunk["n"], bytes(chunk["data"])))
+    files: list[dict] = []
+    chunks: dict = collections.defaultdict(list)
+    sync: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    with sync:
+        for name in names:
+            files += sync[DB][name + ".files"].find({}, {"length": 1})
+            for chunk in sync[DB][name + ".chunks"].find({}, {"files_id": 1, "n": 1, "data": 1}):
+                chunks[chunk["files_id"]].append((chunk["n"], bytes(chunk["data"])))
     wrong_length = sum(f.get("length") != len(data) for f in files)
     wrong_bytes = sum(b"".join(d for _n, d in sorted(chunks[f["_id"]])) != data for f in files)
     emit({"files": len(files), "wrong_length": wrong_length, "empty": sum(f.get("length") == 0 for f in files),
-          "wrong_bytes": wrong_bytes, "close_errors": close_errors, "loop_errors": errors,
+          "lengths": collections.Counter(f.get("length") for f in files), "wrong_bytes": wrong_bytes,
+          "close_errors": close_errors, "loop_errors": errors,
           "warnings": collections.Counter(f"{w.category.__name__}: {str(w.message)[:60]}" for w in caught)})
 
 
@@ -154,22 +179,14 @@ async def cursor_after_restart(cls, driver: str) -> None:
     server = FaultServer(docs=docs(3000)).start()
     client = cls(server.uri, retryReads=False, serverSelectionTimeoutMS=5000)
     cursor = client[DB][COLL].find().batch_size(100)
-    seen = 0
-    async for _doc in cursor:
-        seen += 1
-        if seen == 60:
-            break
+    await break_at(cursor, 60)
     port = server.port
     server.stop()
     # FaultServer cannot start again once stopped: a fresh one on the same port is the restarted server, no cursors.
     server = FaultServer(docs=docs(3000), port=port).start()
-    result: dict = {"loop_errors": errors}
-    try:
-        rest = await asyncio.wait_for(cursor.to_list(None), 30)
-        result.update(returned=len(rest), missing=3000 - seen - len(rest))
-    except Exception as exc:  # noqa: BLE001
-        result.update(outcome=outcome_of(exc), message=str(exc)[:200])
-    emit({**result, "sent_after_restart": server.commands})
+    rest, failure = await settle(lambda: cursor.to_list(None), 30, message=200)
+    emit({"outcome": failure or f"returned {len(rest)} ({3000 - 60 - len(rest)} missing)",
+          "sent_after_restart": server.commands, "loop_errors": errors})
 
 
 async def seek_after_abandoned_read(cls, bucket_cls, uri: str, driver: str) -> None:
@@ -189,15 +206,14 @@ async def seek_after_abandoned_read(cls, bucket_cls, uri: str, driver: str) -> N
     # No tell() here: motorlike's raises InvalidOperation while the abandoned read still runs.
     try:
         await harness.maybe_await(grid_out.seek(0))  # a coroutine in AsyncMongoClient's GridFS only
-        first = compare(await asyncio.wait_for(grid_out.read(MIB), 15), data, 0, MIB)
     except Exception as exc:  # noqa: BLE001
-        first = outcome_of(exc)
-    try:
-        rest = await asyncio.wait_for(grid_out.read(), 15)
-        second = compare(rest, data, MIB, 2 * MIB) + f" ({len(rest)} B)"
-    except Exception as exc:  # noqa: BLE001
-        second = outcome_of(exc)
-    emit({"timed_out_on_try": attempt, "seek_then_read_1mib": first, "read_rest": second, "loop_errors": errors})
+        emit({"outcome": f"seek(0) {outcome_of(exc, 80)}", "loop_errors": errors})
+    got, failure = await settle(lambda: grid_out.read(MIB), 15, message=80)
+    first = failure or compare(got, data, 0, MIB)
+    rest, failure = await settle(lambda: grid_out.read(), 15, message=80)
+    second = failure or f"{compare(rest, data, MIB, 2 * MIB)} ({len(rest)} B)"
+    emit({"outcome": f"seek(0)+read(1 MiB): {first}; then read(): {second}", "timed_out_on_try": attempt,
+          "loop_errors": errors})
 
 
 class StopIterationSource:
@@ -212,12 +228,8 @@ async def stop_iteration(cls, bucket_cls, uri: str, driver: str) -> None:
     client = cls(uri, serverSelectionTimeoutMS=5000)
     bucket = bucket_cls(client[DB], bucket_name=bucket_name("stopiter", driver))
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(bucket.upload_from_stream("x", StopIterationSource()), 10)
-        outcome, message = "returned", ""
-    except Exception as exc:  # noqa: BLE001
-        outcome, message = outcome_of(exc), str(exc)[:200]
-    emit({"outcome": outcome, "message": message, "after_s": round(time.perf_counter() - started, 2),
+    _, failure = await settle(lambda: bucket.upload_from_stream("x", StopIterationSource()), 10, message=60)
+    emit({"outcome": failure or "returned", "after_s": round(time.perf_counter() - started, 2),
           "loop_errors": errors})
 
 
@@ -228,22 +240,13 @@ async def abandoned_2100(cls, driver: str) -> None:
     client_a = cls(stalling.uri)  # default options: no socketTimeoutMS, maxPoolSize 100
     client_b = cls(healthy.uri)
 
-    async def abandoned() -> str:
-        try:
-            await asyncio.wait_for(client_a[DB][COLL].find_one(), 1)
-            return "answered"
-        except Exception as exc:  # noqa: BLE001
-            return "timeout" if isinstance(exc, asyncio.TimeoutError) else fault_type(exc)
-
-    outcomes = collections.Counter(await asyncio.gather(*(abandoned() for _ in range(2100))))
+    settled = await asyncio.gather(*(settle(lambda: client_a[DB][COLL].find_one(), 1) for _ in range(2100)))
+    outcomes = collections.Counter(failure or "answered" for _, failure in settled)
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(client_b[DB][COLL].find_one(), 60)
-        b_outcome, b_s = "answered", round(time.perf_counter() - started, 2)
-    except Exception as exc:  # noqa: BLE001
-        b_outcome, b_s = outcome_of(exc), None
-    emit({"a_outcomes": outcomes, "b_outcome": b_outcome, "b_s": b_s, "threads": thread_counts(),
-          "held_by_server": stalling.stalled, "loop_errors": errors})
+    _, failure = await settle(lambda: client_b[DB][COLL].find_one(), 60)
+    b_s = time.perf_counter() - started
+    emit({"a_outcomes": outcomes, "b": "never answered (60 s)" if failure == "hangs" else failure or f"{b_s:.2f} s",
+          "threads": thread_counts(), "held_by_server": stalling.stalled, "loop_errors": errors})
 
 
 async def busy_threads(cls, driver: str) -> None:
@@ -254,12 +257,13 @@ async def busy_threads(cls, driver: str) -> None:
     await coll.find_one()
     runs = []
     for _run in range(11):
-        peak = {"active_count": 0, "workers": 0}
+        peak = {"active_count": 0, "own": 0, "workers": 0}
         running = True
 
         async def sample() -> None:
             while running:
                 counts = thread_counts()
+                counts["own"] = counts["active_count"] - counts["fault_server"]  # the server's are not the driver's
                 for key in peak:
                     peak[key] = max(peak[key], counts[key])
                 await asyncio.sleep(0.001)
@@ -270,10 +274,8 @@ async def busy_threads(cls, driver: str) -> None:
         running = False
         await sampler
         runs.append(peak)
-    emit({"runs": runs, "max_active_count": max(r["active_count"] for r in runs),
-          "max_workers": max(r["workers"] for r in runs),
-          "runs_over_default": sum(r["workers"] > DEFAULT_WORKERS for r in runs),
-          "fault_server_threads": thread_counts()["fault_server"], "loop_errors": errors})
+    emit({"runs": runs, "loop_errors": errors, "runs_over_default": sum(r["workers"] > DEFAULT_WORKERS for r in runs),
+          **{f"max_{key}": max(r[key] for r in runs) for key in peak}})
 
 
 async def close_after_break(cls, driver: str) -> None:
@@ -281,18 +283,18 @@ async def close_after_break(cls, driver: str) -> None:
     server = FaultServer(docs=docs(300), stall_get_more_after=0).start()  # no getMore is ever answered
     client = cls(server.uri, socketTimeoutMS=15000, serverSelectionTimeoutMS=5000)
     cursor = client[DB][COLL].find().batch_size(100)
-    seen = 0
-    async for _doc in cursor:
-        seen += 1
-        if seen == 60:
-            break
+    await break_at(cursor, 60)
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(harness.maybe_await(cursor.close()), 20)
-        outcome, close_s = "closed", round(time.perf_counter() - started, 2)
-    except Exception as exc:  # noqa: BLE001
-        outcome, close_s = outcome_of(exc), None
-    emit({"outcome": outcome, "close_s": close_s, "sent": server.commands, "loop_errors": errors})
+    _, failure = await settle(lambda: harness.maybe_await(cursor.close()), 20)
+    close_s = time.perf_counter() - started
+    # A close() that returns before the cursor is killed on the server: does the killCursors come later?
+    while "killCursors" not in server.commands and time.perf_counter() - started < 17:
+        await asyncio.sleep(0.05)
+    kill_s = time.perf_counter() - started
+    killed = f"killCursors at {kill_s:.2f} s" if "killCursors" in server.commands else "no killCursors within 17 s"
+    prefetched = "getMore sent, " if "getMore" in server.commands else ""
+    emit({"outcome": f"{failure or f'{close_s:.2f} s'} ({prefetched}{killed})", "sent": server.commands,
+          "loop_errors": errors})
 
 
 def tornado_with_timeout(driver: str) -> None:
@@ -301,17 +303,15 @@ def tornado_with_timeout(driver: str) -> None:
 
     if driver == "motor":
         harness.import_driver("motor")  # refuses motorlike's alias standing in for Motor 3.7
-        from motor.motor_tornado import MotorClient
-    else:
-        from motorlike.motor_tornado import MotorClient
+    client_class = importlib.import_module(f"{'motor' if driver == 'motor' else 'motorlike'}.motor_tornado").MotorClient
 
     async def run() -> dict:
         errors = loop_errors()
         server = FaultServer(docs=docs(2000), get_more_delay=0.002).start()
-        client = MotorClient(server.uri, serverSelectionTimeoutMS=5000)
+        client = client_class(server.uri, serverSelectionTimeoutMS=5000)
         cursor = client[DB][COLL].find().batch_size(100)
         ids: list[int] = []
-        timeouts, failures = 0, collections.Counter()
+        timeouts, failures = 0, collections.Counter[str]()
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             try:
@@ -325,50 +325,51 @@ def tornado_with_timeout(driver: str) -> None:
             if not chunk:
                 break
             ids.extend(doc["i"] for doc in chunk)
-        return {**order_report(ids, 2000), "timeouts": timeouts, "errors": failures,
-                "hit_deadline": time.monotonic() >= deadline, "loop_errors": errors}
+        r = order_report(ids, 2000)
+        return {"outcome": f"{r['delivered']} delivered, {r['lost']} lost, {r['duplicated']} dup, "
+                           f"{r['out_of_order']} out of order ({timeouts} timeouts"
+                           + (f", errors {counted(failures)}" if failures else "")
+                           + (", stopped at 40 s" if time.monotonic() >= deadline else "") + ")",
+                **r, "loop_errors": errors}
 
-    io_loop = IOLoop(make_current=False)
-    emit(io_loop.run_sync(run, timeout=60))
+    emit(IOLoop(make_current=False).run_sync(run, timeout=60))
 
 
-def fork_child(cls, driver: str) -> None:
+async def fork_child(cls, driver: str) -> None:
     server = FaultServer(docs=docs(300)).start()
-    made: dict = {}
-
-    async def setup() -> None:
-        client = cls(server.uri, serverSelectionTimeoutMS=3000)
-        await client[DB][COLL].find_one()  # used before the fork, as an application would be
-        made["client"], made["cursor"] = client, client[DB][COLL].find().batch_size(100)
+    client = cls(server.uri, serverSelectionTimeoutMS=3000)
+    await client[DB][COLL].find_one()  # used before the fork, as an application would be
+    cursor = client[DB][COLL].find().batch_size(100)
 
     async def read() -> str:
-        try:
-            return f"read {len(await asyncio.wait_for(made['cursor'].to_list(None), 5))}"
-        except Exception as exc:  # noqa: BLE001
-            return outcome_of(exc)
+        got, failure = await settle(lambda: cursor.to_list(None), 5, message=70)
+        return failure or f"read {len(got)}"
 
-    asyncio.run(setup())
+    # The fork happens inside the parent's loop, so that the parent's own read afterwards (the control) is on the
+    # loop that made the cursor: a difference between child and parent is then the fork's doing.
     reader, writer = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running: the point here
         pid = os.fork()
     if pid == 0:
-        os.close(reader)
         try:
+            asyncio._set_running_loop(None)  # Python < 3.12 leaves the parent's loop marked running in the child
             answer = asyncio.run(read())
         except BaseException as exc:  # noqa: BLE001
             answer = f"raised {fault_type(exc)} outside the read"
         os.write(writer, answer.encode())
         os._exit(0)
     os.close(writer)
-    ready, _, _ = select.select([reader], [], [], 15)  # the child's own wait is 5 s
-    child = os.read(reader, 1000).decode() if ready else ""
+    child, started = "", time.monotonic()
+    while not child and time.monotonic() - started < 15:  # the child's own wait is 5 s
+        if select.select([reader], [], [], 0)[0]:
+            child = os.read(reader, 1000).decode() or "exited without an answer"
+        await asyncio.sleep(0.05)
     if not child:
         os.kill(pid, signal.SIGKILL)
         child = "stuck, no answer in 15 s (killed)"
     os.waitpid(pid, 0)
-    # The same read in the parent, after the child: shows which outcome is the fork's doing.
-    emit({"child": child, "parent": asyncio.run(read())})
+    emit({"outcome": f"child: {child}; parent: {await read()}"})
 
 
 async def close_not_awaited(cls, driver: str) -> None:
@@ -380,14 +381,11 @@ async def close_not_awaited(cls, driver: str) -> None:
     with warnings.catch_warnings(record=True) as caught_first:
         warnings.simplefilter("always")
         client.close()  # not awaited: the mistake under test
-        try:
-            await asyncio.wait_for(coll.find_one(), 10)
-            after_close = "succeeded"
-        except Exception as exc:  # noqa: BLE001
-            after_close = outcome_of(exc)
+        _, failure = await settle(lambda: coll.find_one(), 10)
         gc.collect()
     second = cls(server.uri, serverSelectionTimeoutMS=3000)
     await second[DB][COLL].find_one()
+    second_ref = weakref.ref(second)  # no warning from a client nobody collected means nothing
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         second.close()  # not awaited, and garbage at once
@@ -395,13 +393,12 @@ async def close_not_awaited(cls, driver: str) -> None:
         gc.collect()
         await asyncio.sleep(0.2)  # a close still running on a worker ends, and what it held is freed
         gc.collect()
-
-    def described(records) -> list[str]:
-        return [f"{w.category.__name__}: {str(w.message)[:90]}" for w in records]
-
-    emit({"after_close": after_close, "first_warnings": described(caught_first),
-          "resource_warnings": described(w for w in caught if issubclass(w.category, ResourceWarning)),
-          "other_warnings": described(w for w in caught if not issubclass(w.category, ResourceWarning)),
+    resource = [f"ResourceWarning: {str(w.message)[:90]}" for w in caught if issubclass(w.category, ResourceWarning)]
+    others = collections.Counter(f"{w.category.__name__}: {str(w.message)[:90]}" for w in caught_first + caught
+                                 if not issubclass(w.category, ResourceWarning))
+    emit({"outcome": f"find_one after close(): {failure or 'succeeded'}; gc "
+                     f"({'collected' if second_ref() is None else 'NOT collected'}): "
+                     f"{'; '.join(resource) or 'no ResourceWarning'}" + (f"; also {counted(others)}" if others else ""),
           "loop_errors": errors})
 
 
@@ -414,10 +411,7 @@ def run_child(scenario: str, driver: str, uri: str | None) -> None:
         if scenario in GRIDFS_SCENARIOS:
             if not uri or harness.refuse_remote(uri):
                 emit({"error": "this GridFS scenario needs --uri of a loopback server"})
-            scenario_function = globals()[scenario]
-            asyncio.run(scenario_function(cls, bucket_cls, uri, driver))
-        elif scenario == "fork_child":
-            fork_child(cls, driver)
+            asyncio.run(globals()[scenario](cls, bucket_cls, uri, driver))
         else:
             asyncio.run(globals()[scenario](cls, driver))
     except BaseException as exc:  # noqa: BLE001
@@ -436,12 +430,8 @@ def measure(scenario: str, driver: str, uri: str | None, timeout: float) -> dict
     return result
 
 
-def counted(counter: dict) -> str:
-    return ", ".join(f"{n} x {what}" for what, n in counter.items())
-
-
 def summary(scenario: str, r: dict) -> str:
-    """One table cell."""
+    """One table cell: the child's own ``outcome`` line, plus what the loop's exception handler was given."""
     if r.get("na"):
         return "n/a"
     if "error" in r:
@@ -450,56 +440,18 @@ def summary(scenario: str, r: dict) -> str:
         cell = f"{r['wrong_length']}/{r['files']} wrong length ({r['empty']} empty)"
         if r["wrong_bytes"] != r["wrong_length"]:
             cell += f", {r['wrong_bytes']} wrong bytes"
-        for key in ("close_errors", "warnings", "loop_errors"):
-            if r[key]:
-                cell += f"; {key.replace('_', ' ')}: {counted(r[key])}"
-        return cell
-    if scenario == "cursor_after_restart":
-        if "outcome" in r:
-            return r["outcome"]
-        return f"returned {r['returned']} ({r['missing']} missing)"
-    if scenario == "seek_after_abandoned_read":
-        return f"seek(0)+read(1 MiB): {r['seek_then_read_1mib']}; then read(): {r['read_rest']}"
-    if scenario == "stop_iteration":
-        extra = f"; loop: {counted(r['loop_errors'])}" if r["loop_errors"] else ""
-        return f"{r['outcome']}{extra}"
-    if scenario == "abandoned_2100":
-        b = f"{r['b_s']:.2f} s" if r["b_s"] is not None else (
-            "never answered (60 s)" if r["b_outcome"] == "hangs" else r["b_outcome"])
+        for key in ("close_errors", "warnings"):
+            cell += f"; {key.replace('_', ' ')}: {counted(r[key])}" if r[key] else ""
+    elif scenario == "abandoned_2100":
         t = r["threads"]
-        return (f"B: {b}; threading.active_count() {t['active_count']} "
+        cell = (f"B: {r['b']}; threading.active_count() {t['active_count']} "
                 f"(OS threads {t['os']}, {t['fault_server']} of them FaultServer's)")
-    if scenario == "busy_threads":
-        return (f"max active_count {r['max_active_count']} (FaultServer's {r['fault_server_threads']} incl.), "
-                f"max worker threads {r['max_workers']}; {r['runs_over_default']}/11 runs over {DEFAULT_WORKERS}")
-    if scenario == "close_after_break":
-        sent = [c for c in r["sent"] if c in ("getMore", "killCursors")]
-        how = f"{r['close_s']:.2f} s" if r["close_s"] is not None else r["outcome"] + " (20 s)"
-        return f"{how} (sent: {', '.join(sent) or 'no getMore, no killCursors'})"
-    if scenario == "tornado_with_timeout":
-        extra = f", errors {counted(r['errors'])}" if r["errors"] else ""
-        return (f"{r['delivered']} delivered, {r['lost']} lost, {r['duplicated']} dup, {r['out_of_order']} out of "
-                f"order ({r['timeouts']} timeouts{extra})")
-    if scenario == "fork_child":
-        return f"child: {r['child']}; parent: {r['parent']}"
-    warned = "; ".join(r["resource_warnings"]) or "no ResourceWarning"
-    other = f"; also {'; '.join(r['other_warnings'] + r['first_warnings'])}" if (
-        r["other_warnings"] or r["first_warnings"]) else ""
-    return f"find_one after close(): {r['after_close']}; gc: {warned}{other}"
-
-
-ROW_TITLES = {
-    "unawaited_write": "1. unawaited grid_in.write, then close (200 files)",
-    "cursor_after_restart": "2. to_list(None) after the server restarted (3000 docs, 60 read)",
-    "seek_after_abandoned_read": "3. seek(0) after a read abandoned at 5 ms (3 MiB)",
-    "stop_iteration": "4. upload_from_stream, source.read() raises StopIteration",
-    "abandoned_2100": "5. B's find_one after 2100 abandoned calls on A (no socket timeout)",
-    "busy_threads": "6. threads during 300 concurrent find_one (11 runs)",
-    "close_after_break": "7. await cursor.close() after break, getMore never answered",
-    "tornado_with_timeout": "8. Tornado gen.with_timeout(1 ms, to_list(5)), retried (2000 docs)",
-    "fork_child": "9. cursor made before fork(), read in the child",
-    "close_not_awaited": "10. client.close() not awaited",
-}
+    elif scenario == "busy_threads":
+        cell = (f"max active_count {r['max_active_count']} ({r['max_own']} without FaultServer's), max worker "
+                f"threads (OS count) {r['max_workers']}; {r['runs_over_default']}/11 runs over {DEFAULT_WORKERS}")
+    else:
+        cell = r["outcome"]
+    return cell + (f"; loop: {counted(r['loop_errors'])}" if r.get("loop_errors") else "")
 
 
 def main() -> None:
@@ -508,11 +460,12 @@ def main() -> None:
     parser.add_argument("--uri", help=argparse.SUPPRESS)  # the embedded server, given to a child
     parser.add_argument("--timeout", type=float, default=120.0, help="hard limit per subprocess, seconds")
     parser.add_argument("--drivers", nargs="+", default=list(DRIVERS), choices=list(DRIVERS))
-    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "DRIVER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(*args.child, args.uri)
+        scenario, driver = args.child
+        run_child(scenario, driver, args.uri)
     started, date = time.perf_counter(), harness.now()
     results: dict = {scenario: {} for scenario in args.scenarios}
     # One embedded server for the GridFS rows (FaultServer speaks no GridFS), only if any of them runs.
@@ -530,7 +483,7 @@ def main() -> None:
     print(f"|---|{'---|' * len(args.drivers)}")
     for scenario in args.scenarios:
         cells = " | ".join(summary(scenario, results[scenario][driver]).replace("|", "/") for driver in args.drivers)
-        print(f"| {ROW_TITLES[scenario]} | {cells} |")
+        print(f"| {SCENARIOS[scenario]} | {cells} |")
     versions = {name: harness.module_version(name) for name in ("motorlike", "motor", "pymongo", "tornado")}
     print(f"\nRun {date} on {harness.os_name()}, {os.cpu_count()} CPUs ({harness.cpu_model()}), load "
           f"{harness.loadavg()}; motorlike {versions['motorlike']}, Motor {versions['motor']}, PyMongo "

@@ -91,9 +91,15 @@ def client_lane(client: Any) -> Lane:
     pool = get_pool()
     key = client.__dict__.get("_motorlike_lane")
     if key is None or key[0] is not pool or key[1] != fork_generation():
-        key = (pool, fork_generation(), pool.new_lane(client.delegate))
-        client.__dict__["_motorlike_lane"] = key
+        with _lanes_lock:  # two threads' first calls must not make two lanes
+            key = client.__dict__.get("_motorlike_lane")
+            if key is None or key[0] is not pool or key[1] != fork_generation():
+                key = (pool, fork_generation(), pool.new_lane(client.delegate))
+                client.__dict__["_motorlike_lane"] = key
     return key[2]
+
+
+_lanes_lock = threading.Lock()
 
 
 def lane_of(owner: Any) -> Lane | None:
@@ -142,8 +148,11 @@ class SerializedWorkerCalls:
 
     def _run_in_background(self, fn: Callable[..., Any], *args: Any) -> BackgroundCall:
         """``fn(*args)`` in turn on this object's strand, awaited or not (a
-        close, a kill, a prefetch). It needs no loop and no open client."""
-        return BackgroundCall(fn, *args, strand=self._strand, framework=self._framework)  # type: ignore[attr-defined]
+        close, a kill, a prefetch), in its client's lane. It needs no loop,
+        and runs after ``client.close()`` too."""
+        return BackgroundCall(
+            fn, *args, strand=self._strand, lane=self._lane(), framework=self._framework  # type: ignore[attr-defined]
+        )
 
     def _close_in_turn(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` (a close) in turn on the strand; an awaitable that
@@ -204,12 +213,14 @@ class BackgroundCall:
         fn: Callable[..., Any],
         *args: Any,
         strand: Strand | None = None,
+        lane: Lane | None = None,
         framework: Any = None,
         wait_at_exit: bool = False,
     ) -> None:
-        """Start ``fn(*args)`` now, on the default lane (it needs no open
-        client), after the earlier calls of ``strand`` if given. With
-        ``wait_at_exit`` the interpreter waits for it (up to EXIT_WAIT)."""
+        """Start ``fn(*args)`` now, in ``lane`` (default: the pool's own; a
+        closed client's too: it cleans up), after the earlier calls of
+        ``strand`` if given. With ``wait_at_exit`` the interpreter waits for
+        it (up to EXIT_WAIT)."""
         #: How to await it (see motorlike.frameworks); None: not awaitable.
         self._framework = framework
         self._future: concurrent.futures.Future = concurrent.futures.Future()
@@ -220,7 +231,9 @@ class BackgroundCall:
             _pending.add(self._future)
             self._future.add_done_callback(_pending.discard)
         try:
-            get_pool().submit(None, self._future, fn, args, {}, _resolve_concurrent_future, strand=strand)
+            get_pool().submit(
+                None, self._future, fn, args, {}, _resolve_concurrent_future, lane=lane, strand=strand, cleanup=True
+            )
         except BaseException:
             _pending.discard(self._future)
             raise

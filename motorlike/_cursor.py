@@ -551,7 +551,7 @@ class AgnosticCursor(AgnosticBaseCursor):
         self.delegate = self.delegate.clone()
         self._fetched = _Fetched(self.delegate)
         self._init_strand()
-        BackgroundCall(self._close_on_worker, old, strand=old_strand)
+        BackgroundCall(self._close_on_worker, old, strand=old_strand, lane=self._lane())
         self.started = False
         self.closed = False
         return self

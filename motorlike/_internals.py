@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import CursorType
+from pymongo import CursorType, _csot
 
 
 
@@ -86,3 +86,8 @@ def _chunk_reader(grid_out: Any) -> Any:
 
 def _set_chunk_reader(grid_out: Any, reader: Any) -> None:
     grid_out._chunks = reader
+
+
+def _caller_timeout() -> float | None:
+    """The ``pymongo.timeout()`` block the current context runs in, if any."""
+    return _csot.get_timeout()

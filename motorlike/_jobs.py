@@ -17,9 +17,16 @@ import time
 from typing import Any, Callable
 
 import pymongo
-from pymongo.errors import InvalidOperation, PyMongoError
+from pymongo.errors import InvalidOperation, PyMongoError, WaitQueueTimeoutError
+
+from motorlike._internals import _caller_timeout
 
 _UNLIMITED = sys.maxsize
+#: A call that waited for a thread at least this share of its client's
+#: timeoutMS gets only what is left of it, for the whole call: so it fails at
+#: most this share of timeoutMS late. One that waited less (a busy pool)
+#: keeps PyMongo's timeoutMS per operation.
+LATE_SHARE = 0.1
 _log = logging.getLogger("motorlike")
 
 
@@ -56,7 +63,9 @@ def deliver_safely(deliver: Callable[..., None], waiter: Any, result: Any, error
 class Job:
     """One call and where its outcome goes."""
 
-    __slots__ = ("loop", "waiter", "deliver", "context", "fn", "args", "kwargs", "lane", "strand", "cpu", "queued_at")
+    __slots__ = (
+        "loop", "waiter", "deliver", "context", "fn", "args", "kwargs", "lane", "strand", "cpu", "queued_at", "refused_at"
+    )
 
     def __init__(
         self, loop: Any, waiter: Any, deliver: Callable[..., None], fn: Callable[..., Any],
@@ -73,6 +82,7 @@ class Job:
         self.strand = strand
         self.cpu = -1  # the caller's CPU, with worker affinity
         self.queued_at = 0.0  # set when it waits in its lane
+        self.refused_at = 0.0  # when the OS first refused a thread for it
 
 
 class Lane:
@@ -93,8 +103,8 @@ class Lane:
         self.last_finished = 0.0
         #: Set by ``client.close()``: new calls raise InvalidOperation at once.
         self.closed = False
-        #: The client's timeoutMS in seconds: a call that waited in the lane
-        #: gets only what is left of it.
+        #: The client's timeoutMS in seconds (never changes: read without the
+        #: lock); see LATE_SHARE.
         self.timeout: float | None = None
         self.cap = lane_cap
         #: Calls it may always run: the client's pool size (a connection each).
@@ -130,11 +140,14 @@ def _execute(job: Job) -> tuple | None:
         return None
     try:
         lane = job.lane
-        if job.queued_at and lane.timeout:
-            # It waited for a thread: PyMongo's timeoutMS counts from the
-            # call, as it would for a call that waited for a connection.
-            left = lane.timeout - (time.monotonic() - job.queued_at)
-            result = job.context.run(_within, max(left, 1e-6), job.fn, job.args, job.kwargs)
+        waited = time.monotonic() - job.queued_at if job.queued_at else 0.0
+        if lane.timeout and waited >= lane.timeout * LATE_SHARE and job.context.run(_caller_timeout) is None:
+            # It waited long for a thread (the client's calls before it hang,
+            # or the pool is overloaded): PyMongo's timeoutMS counts from the
+            # call, as for a call that waited for a connection. (Inside
+            # pymongo.timeout(), PyMongo's own deadline, set before the call
+            # was made, decides anyway.)
+            result = job.context.run(_within, lane.timeout - waited, job.fn, job.args, job.kwargs)
         else:
             result = job.context.run(job.fn, *job.args, **job.kwargs)
         return job.loop, job.deliver, job.waiter, result, None
@@ -147,8 +160,14 @@ def _execute(job: Job) -> tuple | None:
         return job.loop, job.deliver, job.waiter, None, exc
 
 
-def _within(seconds: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    with pymongo.timeout(seconds):
+def _within(left: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` with ``left`` seconds of the client's timeoutMS
+    as one deadline for the whole call; WaitQueueTimeoutError if none is left."""
+    if left <= 0:
+        raise WaitQueueTimeoutError(
+            "timed out waiting for a worker thread (timeoutMS): the client's calls before this one are still running"
+        )
+    with pymongo.timeout(left):
         return fn(*args, **kwargs)
 
 
@@ -165,3 +184,5 @@ def _deliver_outcome(outcome: tuple) -> None:
     except RuntimeError:
         # The loop was closed while we worked: nobody is waiting there.
         pass
+    except BaseException as exc:  # noqa: BLE001 - a worker must never die of it (it may be parked already)
+        _log.error("motorlike: an outcome could not be handed to its event loop", exc_info=exc)

@@ -43,11 +43,16 @@ Invariants, kept under ``_lock``:
 
 * a submitted job is in exactly one place: its strand (see _strand), its
   lane's queue, or a worker, which runs it (or skips it, if cancelled) and
-  then delivers its outcome exactly once;
+  then delivers its outcome exactly once. A job that leaves without running
+  (cancelled while queued, refused a thread, failed by R4, or its submit
+  raised) goes through ``_fail``, which moves its strand on first and then
+  delivers its error, if any: a strand is never left busy for a job that is
+  nowhere, and ``_fail`` never raises (the watchdog survives anything);
 * ``lane.running`` counts the lane's jobs on workers; a job starts only
   while ``lane.has_room()`` (the limit may fall later: a server lost);
-* a lane is in ``_ready`` at most once, and a worker parks only when no lane
-  in ``_ready`` can run a job;
+* a lane is in ``_ready`` at most once; no worker idles while a lane in
+  ``_ready`` can run a job (``_dispatch_to_idle`` after anything that may
+  give a lane room or a job);
 * ``_threads`` counts worker threads alive, never more than ``max_threads``;
   a new thread always starts with a job in hand.
 """
@@ -155,17 +160,19 @@ class WorkerPool:
         deliver: Callable[[Any, Any, BaseException | None], None] = deliver_to_future,
         lane: Lane | None = None,
         strand: Any = None,
+        cleanup: bool = False,
     ) -> None:
         """Run ``fn(*args, **kwargs)`` on a worker, then ``deliver(waiter, result, error)``.
 
         ``deliver`` runs on ``loop`` (anything with ``call_soon_threadsafe``),
         or on the worker if ``loop`` is None. ``lane``: the client's (default:
-        the pool's own); raises InvalidOperation if that client was closed.
-        ``strand``: runs the call after the strand's earlier ones (_strand).
+        the pool's own); raises InvalidOperation if that client was closed,
+        unless the call is ``cleanup`` (a close, a kill). ``strand``: runs
+        the call after the strand's earlier ones (_strand).
         """
         if lane is None:
             lane = self.default_lane
-        else:
+        elif not cleanup:
             lane.check_open()
         job = Job(loop, waiter, deliver, fn, args, kwargs, lane, strand)
         read_cpu = self._read_cpu
@@ -217,12 +224,23 @@ class WorkerPool:
             self._waiting.add(lane)
             self._queued.notify()
         self._mark_ready(lane)
+        self._dispatch_to_idle()
 
     def _mark_ready(self, lane: Lane) -> None:
         # Under _lock: round robin among the lanes that can run a job now.
         if lane.queue and not lane.ready and lane.has_room():
             lane.ready = True
             self._ready.append(lane)
+
+    def _dispatch_to_idle(self) -> None:
+        # Under _lock: keeps "no worker idles while a ready lane could run".
+        while self._idle:
+            job = self._take_ready_job()
+            if job is None:
+                return
+            worker = self._idle.pop()
+            worker.job = job
+            worker.wake.release()
 
     def _start_thread(self, job: Job) -> None:
         """Start a thread with ``job`` in hand; _threads and lane.running count it.
@@ -243,6 +261,9 @@ class WorkerPool:
                 self._workers.discard(worker)
                 self._threads -= 1
                 job.lane.running -= 1
+                # Its lane may have room again for calls queued meanwhile.
+                self._mark_ready(job.lane)
+                self._dispatch_to_idle()
             raise
 
     # -- the workers -------------------------------------------------------
@@ -358,15 +379,23 @@ class WorkerPool:
                 if self._shut_down:
                     return
                 to_start, to_fail, cancelled = self._look(time.monotonic())
-            self._start_threads(to_start)
-            for job in to_fail:
-                _fail(self, job, WorkerThreadsExhausted(
-                    f"no worker thread for this call: all {self.max_threads} threads (MOTORLIKE_MAX_THREADS) "
-                    "are busy with calls that do not finish"
-                ))
-            for job in cancelled:
-                _fail(self, job, None)
+            try:
+                self._start_threads(to_start)
+                for job in to_fail:
+                    _fail(self, job, self._exhausted())
+                for job in cancelled:
+                    _fail(self, job, None)
+            except BaseException as exc:  # noqa: BLE001 - the watchdog must outlive anything
+                _log.error("motorlike: the pool's watchdog hit an error", exc_info=exc)
             time.sleep(self.queue_wait / 4)
+
+    def _exhausted(self, cause: BaseException | None = None) -> WorkerThreadsExhausted:
+        error = WorkerThreadsExhausted(
+            f"no worker thread for this call: all {self._threads} threads are busy with calls that do not "
+            f"finish, and no more could be started (MOTORLIKE_MAX_THREADS is {self.max_threads})"
+        )
+        error.__cause__ = cause
+        return error
 
     def _look(self, now: float) -> tuple[list[Job], list[Job], list[Job]]:
         # Under _lock.
@@ -381,6 +410,7 @@ class WorkerPool:
         cancelled: list[Job] = []
         room = self.max_threads - self._threads
         overdue = now - self.queue_wait
+        self._dispatch_to_idle()  # a lane's room may have grown (a server became known)
         for lane in list(self._waiting):
             # A cancelled call waiting for a thread is dropped now (its
             # strand moves on), not when a thread would have reached it.
@@ -408,22 +438,34 @@ class WorkerPool:
         return to_start, to_fail, cancelled
 
     def _start_threads(self, jobs: list[Job]) -> None:
+        """Start a thread for each job. If the OS refuses one (a pids limit
+        below MOTORLIKE_MAX_THREADS), the jobs go back to their lanes to be
+        tried again at the next look; one still refused ``queue_wait`` after
+        its first refusal fails as R4 says."""
         for index, job in enumerate(jobs):
             try:
                 self._start_thread(job)
-            except BaseException as exc:  # noqa: BLE001 - out of threads: retried at the next look
+            except BaseException as exc:  # noqa: BLE001 - out of threads
                 rest = jobs[index:]
+                now = time.monotonic()
+                for later in rest:
+                    later.refused_at = later.refused_at or now
+                to_fail = [later for later in rest if now - later.refused_at >= self.queue_wait]
                 with self._lock:
                     # _start_thread took back the counts of the one it failed.
                     self._threads -= len(rest) - 1
                     for later in rest[1:]:
                         later.lane.running -= 1
                     for later in reversed(rest):
-                        later.lane.queue.appendleft(later)
-                        self._waiting.add(later.lane)
+                        if later not in to_fail:
+                            later.lane.queue.appendleft(later)
+                            self._waiting.add(later.lane)
                     for later in rest:
                         self._mark_ready(later.lane)
+                    self._dispatch_to_idle()
                 _log.error("motorlike: could not start a worker thread", exc_info=exc)
+                for later in to_fail:
+                    _fail(self, later, self._exhausted(exc))
                 return
 
     # -- inspection and shutdown ---------------------------------------------
@@ -465,16 +507,14 @@ class WorkerPool:
 
 
 def _fail(pool: WorkerPool, job: Job, error: BaseException | None) -> None:
-    """Outside the lock: a job that never got a thread ends with ``error``
-    (None: its caller knows already, or gave up), and its strand moves on:
-    each following call is admitted, or fails with the reason it cannot be."""
+    """Outside the lock: a job that never ran ends with ``error`` (None: its
+    caller knows already, or gave up). Its strand moves on first, as after a
+    call that ran; each following call is admitted, or fails with the reason
+    it cannot be. Never raises."""
     while True:
+        follow_up = job.strand.next_after(job) if job.strand is not None else None
         if error is not None:
             _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
-        strand = job.strand
-        if strand is None:
-            return
-        follow_up = strand.next_after(job)
         if follow_up is None:
             return
         try:

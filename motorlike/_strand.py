@@ -67,13 +67,16 @@ class Strand:
         #: Calls made on this strand so far (a mark for "nothing since").
         self.made = 0
 
-    def add(self, job: Any) -> bool:
-        """Join the strand; True if ``job`` is to run now (the strand was idle)."""
+    def _check_process(self) -> None:
         if self._generation != _fork_generation:
             raise InvalidOperation(
                 "this object was made before os.fork(), in the parent process: cursors, change streams, "
                 "GridFS files and sessions cannot be used in a forked child; make them again there"
             )
+
+    def add(self, job: Any) -> bool:
+        """Join the strand; True if ``job`` is to run now (the strand was idle)."""
+        self._check_process()
         with self._lock:
             self.made += 1
             if self._busy:
@@ -95,7 +98,8 @@ class Strand:
 
     @property
     def idle(self) -> bool:
-        """No call of this strand is running or waiting."""
+        """No call of this strand is running or waiting (InvalidOperation in a forked child)."""
+        self._check_process()
         return not self._busy
 
     def __repr__(self) -> str:

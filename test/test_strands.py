@@ -260,8 +260,11 @@ async def test_a_cursor_made_before_fork_refuses_calls_in_the_child(framework: s
         pid = os.fork()
         if pid == 0:  # the child: report what reading the inherited cursor did
             outcome = b"no error"
+            async def read_on() -> Any:
+                return await asyncio.wait_for(cursor.to_list(None), 10)
+
             try:
-                asyncio.run(asyncio.wait_for(cursor.to_list(None), 10))
+                asyncio.run(read_on())
             except InvalidOperation as exc:
                 outcome = b"InvalidOperation: " + str(exc).encode()
             except BaseException as exc:  # noqa: BLE001 - reported to the parent

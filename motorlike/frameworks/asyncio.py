@@ -63,7 +63,10 @@ def submit(
     inbox = inbox_for(loop)
     if inbox is loop:  # a loop that carries no inbox (uvloop's)
         deliver = functools.partial(deliver_safely, deliver)
-    get_pool().submit(inbox, future, fn, args, kwargs, deliver, lane, strand)
+    try:
+        get_pool().submit(inbox, future, fn, args, kwargs, deliver, lane, strand)
+    except Exception as exc:  # noqa: BLE001 - as Motor: the future fails, the call does not raise
+        future.set_exception(exc)
     return future
 
 

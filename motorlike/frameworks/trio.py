@@ -198,7 +198,10 @@ def submit(
 ) -> Any:
     if future is None:
         future = TrioFuture()
-    get_pool().submit(_DeliverThroughToken(loop), future, fn, args, kwargs, deliver, lane, strand)
+    try:
+        get_pool().submit(_DeliverThroughToken(loop), future, fn, args, kwargs, deliver, lane, strand)
+    except Exception as exc:  # noqa: BLE001 - as Motor: the future fails, the call does not raise
+        future.set_exception(exc)
     return future
 
 
