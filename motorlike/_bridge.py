@@ -87,16 +87,13 @@ def queue_wait_from_environment() -> float:
 
 
 def client_lane(client: Any) -> Lane:
-    """The lane of a motorlike client's calls (one per client, per pool and process)."""
-    pool = get_pool()
-    key = client.__dict__.get("_motorlike_lane")
-    if key is None or key[0] is not pool or key[1] != fork_generation():
-        with _lanes_lock:  # two threads' first calls must not make two lanes
-            key = client.__dict__.get("_motorlike_lane")
-            if key is None or key[0] is not pool or key[1] != fork_generation():
-                key = (pool, fork_generation(), pool.new_lane(client.delegate))
-                client.__dict__["_motorlike_lane"] = key
-    return key[2]
+    """A new lane for a motorlike client's calls (AgnosticBase._lane keeps it,
+    one per client and pool)."""
+    with _lanes_lock:  # two threads' first calls must not make two lanes
+        cached = client.__dict__.get("_motorlike_lane")
+        if cached is not None and cached[0] is _pool:
+            return cached[1]
+        return get_pool().new_lane(client.delegate)
 
 
 _lanes_lock = threading.Lock()

@@ -50,7 +50,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._target.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self._target)
 
     def _open_on_worker(self) -> Any:

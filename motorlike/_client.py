@@ -105,7 +105,7 @@ class AgnosticClient(AgnosticBaseProperties):
         io_loop = self._io_loop
         return io_loop if io_loop is not None else self._framework.get_event_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return client_lane(self)
 
     @property
@@ -166,7 +166,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self.client)
 
     def __getattr__(self, name: str) -> Any:

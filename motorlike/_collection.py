@@ -114,7 +114,7 @@ class AgnosticCollection(AgnosticBaseProperties):
     def get_io_loop(self) -> Any:
         return self._database.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self.database)
 
     def __getattr__(self, name: str) -> Any:

@@ -233,7 +233,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._collection.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self._collection)
 
     @property

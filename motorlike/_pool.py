@@ -172,8 +172,8 @@ class WorkerPool:
         """
         if lane is None:
             lane = self.default_lane
-        elif not cleanup:
-            lane.check_open()
+        elif lane.closed and not cleanup:
+            lane.check_open()  # raises
         job = Job(loop, waiter, deliver, fn, args, kwargs, lane, strand)
         read_cpu = self._read_cpu
         if read_cpu is not None:
@@ -196,7 +196,7 @@ class WorkerPool:
         with self._lock:
             if self._shut_down:
                 raise RuntimeError("motorlike's worker pool has been shut down")
-            if not lane.queue and lane.has_room():
+            if not lane.queue and (lane.running < lane.floor or lane.has_room()):
                 if self._idle:
                     lane.running += 1
                     worker = self._idle.pop()

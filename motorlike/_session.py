@@ -132,7 +132,7 @@ class AgnosticClientSession(SerializedWorkerCalls, AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self.client)
 
     def start_transaction(

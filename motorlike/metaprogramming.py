@@ -39,11 +39,13 @@ import types
 import warnings
 from typing import Any, Callable
 
-from motorlike import _docstrings
+from motorlike import _bridge, _docstrings
 from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
+#: Where an object keeps (pool, its client's lane): see AgnosticBase._lane.
+_LANE_KEY = "_motorlike_lane"
 # (declaration, framework module) -> generated class.
 _generated: dict[tuple[type, Any], type] = {}
 
@@ -133,8 +135,17 @@ class AgnosticBase:
 
     def _lane(self) -> Any:
         """The lane of the client this object's calls go to (motorlike._pool);
-        None: the pool's default lane. Declarations owned by a client say how
-        to reach it."""
+        None: the pool's default lane. Found once per object and pool (a
+        forked child has a pool of its own), through ``_find_lane``."""
+        cached = self.__dict__.get(_LANE_KEY)
+        if cached is not None and cached[0] is _bridge._pool:
+            return cached[1]
+        lane = self._find_lane()
+        self.__dict__[_LANE_KEY] = (_bridge._pool, lane)
+        return lane
+
+    def _find_lane(self) -> Any:
+        """Declarations owned by a client say how to reach its lane; None: no client."""
         return None
 
     def __class_getitem__(cls, document_type: Any) -> Any:

@@ -560,7 +560,7 @@ class AgnosticGridFSBucket(AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._database.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self.database)
 
     def wrap(self, obj: Any) -> Any:
@@ -661,7 +661,7 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._root_collection.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self._root_collection)
 
     def __getattr__(self, name: str) -> Any:
@@ -812,7 +812,7 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     def get_io_loop(self) -> Any:
         return self._root_collection.get_io_loop()
 
-    def _lane(self) -> Any:
+    def _find_lane(self) -> Any:
         return lane_of(self._root_collection)
 
     def __getattr__(self, name: str) -> Any:
