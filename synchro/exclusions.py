@@ -49,6 +49,14 @@ class Exclusion:
 
 EXCLUSIONS: tuple[Exclusion, ...] = (
     Exclusion(
+        "test/test_client.py::TestClient::test_interrupt_signal",
+        "mongoeco runs no server-side JavaScript: the $where query fails at once, so the test's "
+        "signal.alarm(1) is still pending when it restores pytest-timeout's SIGALRM handler; a second "
+        "later that handler fails whatever runs then (on a busy machine, the failure report itself: "
+        "an INTERNALERROR that ends the whole run)",
+        runs="both",
+    ),
+    Exclusion(
         "test/test_collection.py::TestCollection::test_numerous_inserts",
         "inserts maxWriteBatchSize + 100 = 100,100 documents in one insert_many; mongoeco takes "
         "minutes over it and keeps the server busy after the client gives up, failing later tests",
