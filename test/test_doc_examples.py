@@ -312,6 +312,9 @@ def test_example_runs(blocks, server_uri, capabilities, tmp_path):
     assert result.returncode == 0, (
         f"{blocks[0].id} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
+    # What a reader running the example would see besides its output.
+    warned = [line for line in result.stderr.splitlines() if re.search(r"\w+Warning: ", line)]
+    assert not warned, f"{blocks[0].id} printed warnings:\n" + "\n".join(warned)
     expected = blocks[-1].expected_output
     if expected is not None:
         assert output_matches(expected, result.stdout), (
