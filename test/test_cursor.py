@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import uuid
 import warnings
 
 import pytest
@@ -244,7 +245,8 @@ async def test_raw_batches(collection, sync_client) -> None:
 
 
 async def test_concurrent_operations_on_one_client(client) -> None:
-    collection = client.motorlike_test[f"concurrent_{id(client)}"]
+    # uuid, not id(client): unique across test runs that share a server.
+    collection = client.motorlike_test[f"concurrent_{uuid.uuid4().hex[:12]}"]
     try:
 
         async def insert_then_find(i: int) -> int:
