@@ -91,6 +91,7 @@ def repeat(
 ) -> int:
     """Run the tests ``count`` times; 0 if every run passed, else 1 (stops at the first failure)."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="motorlike-repeat-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
     command = pytest_command(python, tests, pytest_args or [])
 
     def say(text: str) -> None:
@@ -149,8 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.count < 1 or options.burners < 0:
         parser.error("--count must be at least 1 and --burners at least 0")
-    if options.log_dir is not None:
-        options.log_dir.mkdir(parents=True, exist_ok=True)
     return repeat(options.tests, options.count, options.burners, pytest_args, options.python, options.log_dir)
 
 
