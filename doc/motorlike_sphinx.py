@@ -16,7 +16,10 @@ documentation only:
 - replaces a docstring copied verbatim from PyMongo (its examples are
   synchronous) with a short note: what the motorlike method does, and
   a link to PyMongo's method for the parameters. A docstring written for
-  motorlike is kept as it is.
+  motorlike is kept as it is;
+- spells out the private type names of signatures (``_DocumentType``,
+  ``_Sort``, ``_WriteOp`` ...) as what they stand for, so that the
+  reference names nothing a reader cannot import or look up.
 
 Once the generator writes those docstrings and signatures itself, the last
 two steps find nothing to change. Nothing here depends on which file under
@@ -29,8 +32,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import typing
 from typing import Any
 
+from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import inspect as sphinx_inspect
 
@@ -139,6 +145,87 @@ def _docstring(member: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------
+# private type names
+# --------------------------------------------------------------------------
+
+#: Private names that are motorlike's own, or PyMongo's for what motorlike
+#: wraps, as the reference spells them (``{prefix}``: the framework's).
+PRIVATE_SPELLINGS = {
+    # PyMongo's name for either of its session classes.
+    "_AgnosticClientSession": "{prefix}MotorClientSession",
+    # session.bind(): entered with ``with`` or ``async with``.
+    "_BoundSession": "AbstractContextManager[{prefix}MotorClientSession]",
+    # ``async with session.start_transaction():``
+    "_MotorTransactionContext": "AbstractAsyncContextManager[None]",
+}
+#: Where PyMongo defines the private aliases its signatures use, after the
+#: wrapped class's own module (``_WriteOp`` differs between the client's and
+#: a collection's ``bulk_write``).
+PYMONGO_TYPE_MODULES = (
+    "bson.typings",
+    "pymongo.typings",
+    "pymongo.cursor_shared",
+    "pymongo.operations",
+    "pymongo.read_preferences",
+    "pymongo.database_shared",
+)
+#: A private name, possibly dotted: ``_Sort``, ``bson.typings._DocumentType``.
+_PRIVATE_NAME = re.compile(r"(?<![\w.])(?:[a-z_]\w*\.)*(?P<name>_[A-Z]\w*)")
+#: A module path before a name: ``collections.abc.``, ``pymongo.operations.``.
+_MODULE_PATH = re.compile(r"(?<![\w.])(?:[a-z_]\w*\.)+(?=[A-Za-z_])")
+
+
+def _definition(name: str, module_names: tuple[str, ...]) -> Any:
+    for module_name in module_names:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if name in vars(module):
+            return vars(module)[name]
+    return None
+
+
+def private_name_spelled_out(name: str, prefix: str, delegate_module: str | None) -> str | None:
+    """What the private NAME stands for, in public names; None if unknown."""
+    if name in PRIVATE_SPELLINGS:
+        return PRIVATE_SPELLINGS[name].format(prefix=prefix)
+    modules = ((delegate_module,) if delegate_module else ()) + PYMONGO_TYPE_MODULES
+    value = _definition(name, modules)
+    if value is None:
+        return None
+    if isinstance(value, typing.TypeVar):
+        value = value.__bound__ if value.__bound__ is not None else Any
+    elif isinstance(value, type):
+        # A private base class (_ServerMode): the public classes built on it.
+        public = [klass.__name__ for klass in value.__subclasses__() if not klass.__name__.startswith("_")]
+        return " | ".join(public) if public else None
+    from sphinx.util.typing import stringify_annotation
+
+    return _MODULE_PATH.sub("", stringify_annotation(value, "fully-qualified-except-typing"))
+
+
+def public_type_names(text: str, prefix: str, delegate_module: str | None = None) -> str:
+    """TEXT (a signature) with every private type name it uses spelled out.
+
+    An alias may use another (``_IndexKeyHint`` is ``str | _IndexList``):
+    replaced until none is left. A name nothing here knows stays, and the
+    reference check in test/test_doc_examples.py fails on it.
+    """
+    for _ in range(5):
+
+        def replace(match: re.Match[str]) -> str:
+            spelled = private_name_spelled_out(match.group("name"), prefix, delegate_module)
+            return match.group(0) if spelled is None else spelled
+
+        replaced = _PRIVATE_NAME.sub(replace, text)
+        if replaced == text:
+            break
+        text = replaced
+    return text
+
+
+# --------------------------------------------------------------------------
 # autodoc events
 # --------------------------------------------------------------------------
 
@@ -186,7 +273,9 @@ def process_signature(
             return None
         # A constructor takes PyMongo objects where it says so: only the
         # declarations' names become the framework's.
-        return motorlike_return_annotation(signature, prefix, pymongo_names=False), return_annotation
+        delegate = getattr(obj, "__delegate_class__", None)
+        signature = motorlike_return_annotation(signature, prefix, pymongo_names=False)
+        return public_type_names(signature, prefix, getattr(delegate, "__module__", None)), return_annotation
     if what not in ("method", "property"):
         return None
     cls, _ = owner_class(name)
@@ -196,10 +285,13 @@ def process_signature(
     declared = declared_return(obj)
     if declared is not None:
         return_annotation = declared
+    delegate_module = getattr(getattr(cls, "__delegate_class__", None), "__module__", None)
     if signature:
-        signature = motorlike_return_annotation(signature, prefix)
+        signature = public_type_names(motorlike_return_annotation(signature, prefix), prefix, delegate_module)
     if return_annotation:
-        return_annotation = motorlike_return_annotation(return_annotation, prefix)
+        return_annotation = public_type_names(
+            motorlike_return_annotation(return_annotation, prefix), prefix, delegate_module
+        )
     return signature, return_annotation
 
 
@@ -207,16 +299,49 @@ def process_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
     if what not in ("method", "property", "attribute"):
         return
     cls, attr_name = owner_class(name)
-    if cls is None or framework_prefix(cls) is None:
+    prefix = framework_prefix(cls) if cls is not None else None
+    if cls is None or prefix is None:
         return
     member, pymongo_path = pymongo_member(cls, attr_name)
-    if member is None or pymongo_path is None:
-        return
-    own = inspect.getdoc(obj) if not isinstance(obj, property) else inspect.cleandoc(obj.__doc__ or "")
-    theirs = _docstring(member)
-    if own and theirs and own.strip() != inspect.cleandoc(theirs).strip():
-        return  # written for motorlike: keep it
-    lines[:] = pymongo_note(obj, attr_name, pymongo_path)
+    if member is not None and pymongo_path is not None:
+        own = inspect.getdoc(obj) if not isinstance(obj, property) else inspect.cleandoc(obj.__doc__ or "")
+        theirs = _docstring(member)
+        if not (own and theirs and own.strip() != inspect.cleandoc(theirs).strip()):
+            lines[:] = pymongo_note(obj, attr_name, pymongo_path)  # else written for motorlike: kept
+    # "... and returns ``AsyncIOMotorCursor[_DocumentType]``": spelled out as in signatures.
+    delegate_module = getattr(getattr(cls, "__delegate_class__", None), "__module__", None)
+    lines[:] = [public_type_names(line, prefix, delegate_module) for line in lines]
+
+
+def spell_out_signature_types(app: Sphinx, doctree: nodes.document) -> None:
+    """Private type names left in the rendered signatures of generated classes.
+
+    A property's type (``property address: _Address | None``) is written by
+    autodoc after the signature event, from the getter's annotation; this
+    pass spells such names out in the signature's nodes, as
+    :func:`process_signature` does in the text of methods' signatures.
+    """
+    for signature in doctree.findall(addnodes.desc_signature):
+        module, fullname = signature.get("module"), signature.get("fullname")
+        if not module or not fullname:
+            continue
+        cls, _ = owner_class(f"{module}.{fullname}")
+        prefix = framework_prefix(cls) if cls is not None else None
+        if cls is None or prefix is None:
+            continue
+        delegate_module = getattr(getattr(cls, "__delegate_class__", None), "__module__", None)
+        for text in list(signature.findall(nodes.Text)):
+            if not _PRIVATE_NAME.search(text):
+                continue
+            spelled = public_type_names(str(text), prefix, delegate_module)
+            if spelled == str(text):
+                continue
+            holder = text.parent
+            if isinstance(holder, addnodes.pending_xref):
+                # A link to the private name would lead nowhere: plain text instead.
+                holder.replace_self(nodes.Text(spelled))
+            else:
+                holder.replace(text, nodes.Text(spelled))
 
 
 def pymongo_note(obj: Any, attr_name: str, pymongo_path: str) -> list[str]:
@@ -273,4 +398,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-process-signature", process_signature)
     app.connect("autodoc-process-docstring", process_docstring)
     app.connect("autodoc-skip-member", skip_member)
+    app.connect("doctree-read", spell_out_signature_types)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

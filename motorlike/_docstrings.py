@@ -65,10 +65,21 @@ def await_examples(text: str, coroutine_names: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
+#: A directive PyMongo misspelled (find_one's ":: code-block: python"),
+#: which reStructuredText shows as literal text.
+_MISSPELLED_DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*)::[ \t]*(?P<name>[\w-]+):[ \t]*(?P<argument>\S*)[ \t]*$", re.MULTILINE)
+
+
+def repair_rst(text: str) -> str:
+    """PyMongo's reStructuredText with its known slips mended: ``:: code-block: python``
+    becomes the directive ``.. code-block:: python`` it was meant to be."""
+    return _MISSPELLED_DIRECTIVE.sub(r"\g<indent>.. \g<name>:: \g<argument>", text)
+
+
 def _summary_and_rest(doc: str | None) -> tuple[str, str]:
     if not doc:
         return "", ""
-    doc = inspect.cleandoc(doc)
+    doc = repair_rst(inspect.cleandoc(doc))
     summary, _, rest = doc.partition("\n\n")
     return " ".join(summary.split()), rest
 
@@ -126,7 +137,7 @@ def with_pymongo_parameters(doc: str | None, pymongo_doc: str | None) -> str | N
     arguments to PyMongo."""
     if not pymongo_doc:
         return doc
-    pymongo_doc = inspect.cleandoc(pymongo_doc)
+    pymongo_doc = repair_rst(inspect.cleandoc(pymongo_doc))
     start = pymongo_doc.find(":param ")
     if start < 0:
         return doc

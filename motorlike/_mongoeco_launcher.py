@@ -4,9 +4,10 @@ This file is not imported by motorlike. :mod:`motorlike.testserver` runs it
 as a script, in isolated mode, with the python of a separate venv (mongoeco
 needs Python >= 3.13) that has ``mongoeco[wire]`` installed::
 
-    <venv>/bin/python -I _mongoeco_launcher.py --port-file PATH --expect-mongoeco-version 4.11.0
+    <venv>/bin/python -I _mongoeco_launcher.py --port-file PATH --expect-mongoeco-version 4.11.0 [--port N]
 
-It binds 127.0.0.1 on a port the OS picks, writes that port to
+It binds 127.0.0.1 on port N, or one the OS picks (N = 0, the default), and
+exits with :data:`PORT_IN_USE_EXIT_CODE` if N is taken. It writes the port to
 ``--port-file`` (atomically, so the parent never reads half a number) and
 prints a ready line to stdout. It exits on SIGTERM/SIGINT, and also when its
 stdin reaches end-of-file: the parent holds the other end of that pipe, so
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import signal
 import sys
@@ -236,6 +238,13 @@ class ShimmedCommandExecutor:
         return getattr(self._inner, name)
 
 
+#: The exit code when the port asked for is taken: motorlike.testserver
+#: turns it into PortInUseError (its own copy of the number, which a test
+#: compares: this file is not importable from there). EADDRINUSE's number on
+#: Linux; no other failure of this script exits with it.
+PORT_IN_USE_EXIT_CODE = 98
+
+
 def check_mongoeco_version(expected: str | None) -> None:
     from mongoeco._version import __version__
 
@@ -246,10 +255,10 @@ def check_mongoeco_version(expected: str | None) -> None:
         )
 
 
-def build_server() -> Any:
+def build_server(port: int = 0) -> Any:
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    server = AsyncMongoEcoProxyServer(host=LOOPBACK_HOST, port=0, mongodb_dialect=MONGODB_DIALECT)
+    server = AsyncMongoEcoProxyServer(host=LOOPBACK_HOST, port=port, mongodb_dialect=MONGODB_DIALECT)
     executor = getattr(server, "_executor", None)
     if executor is None or not hasattr(executor, "_build_request_context"):
         sys.exit("mongoeco's proxy no longer has _executor._build_request_context; the shims need updating")
@@ -286,7 +295,7 @@ def stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event)
     threading.Thread(target=wait_for_eof, name="stdin-eof-watch", daemon=True).start()
 
 
-async def serve(port_file: str | None, watch_stdin: bool) -> None:
+async def serve(port_file: str | None, watch_stdin: bool, port: int = 0) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -294,8 +303,14 @@ async def serve(port_file: str | None, watch_stdin: bool) -> None:
     if watch_stdin:
         stop_when_stdin_closes(loop, stop)
 
-    server = build_server()
-    address = await server.start()
+    server = build_server(port)
+    try:
+        address = await server.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"port {port} on {LOOPBACK_HOST} is in use", file=sys.stderr, flush=True)
+        sys.exit(PORT_IN_USE_EXIT_CODE)
     try:
         if address.host != LOOPBACK_HOST:
             raise RuntimeError(f"server bound {address.host}, expected {LOOPBACK_HOST}")
@@ -311,6 +326,7 @@ async def serve(port_file: str | None, watch_stdin: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port-file", help="write the bound port to this file once listening")
+    parser.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default 0: one the OS picks)")
     parser.add_argument("--expect-mongoeco-version", help="refuse to run with another mongoeco version")
     parser.add_argument(
         "--ignore-stdin",
@@ -319,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     options = parser.parse_args(argv)
     check_mongoeco_version(options.expect_mongoeco_version)
-    asyncio.run(serve(options.port_file, watch_stdin=not options.ignore_stdin))
+    asyncio.run(serve(options.port_file, watch_stdin=not options.ignore_stdin, port=options.port))
 
 
 if __name__ == "__main__":

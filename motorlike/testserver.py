@@ -12,7 +12,8 @@ Typical use::
         client = AsyncIOMotorClient(uri)
 
 From a shell: ``python -m motorlike.testserver`` prints a URI and serves until
-Ctrl-C; ``python -m motorlike.testserver --probe`` prints what the server can do.
+Ctrl-C (``--port 27017``: where the documentation's examples connect);
+``python -m motorlike.testserver --probe`` prints what the server can do.
 
 Environment:
 
@@ -43,12 +44,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from typing import Iterator
+
+# Part of this module's API, in a file of its own.
+from motorlike._testserver_probe import probe_capabilities
 
 __all__ = [
     "MONGOECO_VERSION",
     "EmbeddedServer",
+    "PortInUseError",
     "ensure_server_venv",
     "find_server_python",
     "probe_capabilities",
@@ -74,6 +78,10 @@ READY_MARKER_NAME = ".motorlike-server-ready"
 LAUNCHER_PATH = pathlib.Path(__file__).with_name("_mongoeco_launcher.py")
 
 DEFAULT_STARTUP_TIMEOUT = 60.0
+
+#: The launcher's exit code when the port asked for is taken (its
+#: PORT_IN_USE_EXIT_CODE: the launcher cannot be imported from here).
+_LAUNCHER_PORT_IN_USE = 98
 PIP_INSTALL_TIMEOUT = 1800.0
 
 
@@ -287,15 +295,24 @@ def ensure_server_venv() -> pathlib.Path:
 # --------------------------------------------------------------------------
 
 
+class PortInUseError(RuntimeError):
+    """The port asked for on 127.0.0.1 is taken (by a mongod, say)."""
+
+
 class EmbeddedServer:
     """mongoeco's wire server in a child process on 127.0.0.1.
 
     ``start()`` returns ``mongodb://127.0.0.1:PORT/`` once the server answers
     ``hello``; ``stop()`` ends it. Also a context manager yielding itself.
-    The server's stdout and stderr go to ``log_path``.
+    The server's stdout and stderr go to ``log_path``. ``port``: the port to
+    listen on (``PortInUseError`` if taken); 0, the default, lets the OS
+    pick a free one.
     """
 
-    def __init__(self, *, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT) -> None:
+    def __init__(self, *, port: int = 0, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 (any free port) or 1-65535, not {port}")
+        self.requested_port = port
         self.startup_timeout = startup_timeout
         self.uri: str | None = None
         self.port: int | None = None
@@ -339,6 +356,8 @@ class EmbeddedServer:
             str(port_file),
             "--expect-mongoeco-version",
             MONGOECO_VERSION,
+            "--port",
+            str(self.requested_port),
         ]
         with open(self.log_path, "wb") as log_file:
             self._process = subprocess.Popen(
@@ -410,6 +429,11 @@ class EmbeddedServer:
             if port_file.exists():
                 return int(port_file.read_text(encoding="ascii"))
             exit_code = self._process.poll()
+            if exit_code == _LAUNCHER_PORT_IN_USE:
+                raise PortInUseError(
+                    f"port {self.requested_port} on 127.0.0.1 is in use: stop what listens there, "
+                    "or use another port (0 picks a free one)"
+                )
             if exit_code is not None:
                 raise self._fail(f"exited with code {exit_code} before listening")
             time.sleep(0.05)
@@ -493,145 +517,11 @@ def server_uri() -> Iterator[str]:
         yield server.uri
 
 
-# --------------------------------------------------------------------------
-# What the server can do
-# --------------------------------------------------------------------------
-
-
-def probe_capabilities(uri: str, *, timeout_ms: int = 3000) -> dict[str, bool | str]:
-    """Find out what the server at ``uri`` supports by trying each feature.
-
-    Boolean keys: ``buildInfo``, ``buildinfo_lowercase``, ``getParameter``,
-    ``sessions``, ``transactions``, ``change_streams``, ``replica_set``;
-    ``version`` is the server's version string ("" if unknown). Works against
-    a real mongod too. Writes go to a scratch database that is dropped again.
-    """
-    from pymongo import MongoClient
-    from pymongo.errors import PyMongoError
-
-    capabilities: dict[str, bool | str] = {}
-    scratch_db_name = f"motorlike_probe_{uuid.uuid4().hex[:12]}"
-    client: MongoClient = MongoClient(
-        uri,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=max(timeout_ms, 10_000),
-    )
-
-    def succeeds(attempt) -> bool:
-        try:
-            return bool(attempt())
-        except PyMongoError:
-            return False
-
-    try:
-        hello = client.admin.command("hello")  # an unreachable server fails loudly here
-        capabilities["version"] = str(hello.get("version") or "")
-        capabilities["replica_set"] = "setName" in hello
-        build_info: dict = {}
-
-        def run_build_info() -> bool:
-            build_info.update(client.admin.command("buildInfo"))
-            return "version" in build_info
-
-        capabilities["buildInfo"] = succeeds(run_build_info)
-        capabilities["buildinfo_lowercase"] = succeeds(lambda: "version" in client.admin.command("buildinfo"))
-        if not capabilities["version"]:
-            capabilities["version"] = str(build_info.get("version", ""))
-        capabilities["getParameter"] = succeeds(
-            lambda: client.admin.command("getParameter", "*").get("ok") == 1
-        )
-
-        scratch = client[scratch_db_name]["probe"]
-
-        def use_session() -> bool:
-            if hello.get("logicalSessionTimeoutMinutes") is None:
-                return False
-            with client.start_session() as session:
-                scratch.find_one({}, session=session)
-            return True
-
-        def commit_transaction() -> bool:
-            scratch.insert_one({"setup": True})  # the collection must exist before a transaction on old servers
-            # Ending the session aborts the transaction if commit was not reached.
-            with client.start_session() as session:
-                session.start_transaction()
-                scratch.insert_one({"committed": True}, session=session)
-                session.commit_transaction()
-            return scratch.count_documents({"committed": True}) == 1
-
-        def receive_change_event() -> bool:
-            with scratch.watch(max_await_time_ms=200) as stream:
-                scratch.insert_one({"watched": True})
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline:
-                    change = stream.try_next()
-                    if change is not None:
-                        return change.get("operationType") == "insert"
-            return False
-
-        capabilities["sessions"] = succeeds(use_session)
-        capabilities["transactions"] = capabilities["sessions"] and succeeds(commit_transaction)
-        capabilities["change_streams"] = succeeds(receive_change_event)
-    finally:
-        with contextlib.suppress(PyMongoError):
-            client.drop_database(scratch_db_name)
-        client.close()
-    return capabilities
-
-
-# --------------------------------------------------------------------------
-# python -m motorlike.testserver
-# --------------------------------------------------------------------------
-
-
-def _serve_until_interrupted() -> int:
-    def exit_on_sigterm(signal_number: int, frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    with EmbeddedServer() as server:
-        print(server.uri, flush=True)
-        print(f"serving (log: {server.log_path}); Ctrl-C to stop", file=sys.stderr, flush=True)
-        try:
-            while server.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            return 0
-        print(f"server exited unexpectedly; see {server.log_path}", file=sys.stderr)
-        return 1
-
-
-def _print_probe(uri: str | None) -> int:
-    if uri is None:
-        uri = test_server_uri()
-    with contextlib.ExitStack() as stack:
-        if uri is None:
-            uri = stack.enter_context(EmbeddedServer()).uri
-        assert uri is not None
-        print(json.dumps(probe_capabilities(uri), indent=2, sort_keys=True))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    """``python -m motorlike.testserver``: see motorlike/_testserver_cli.py."""
+    from motorlike._testserver_cli import main as command_line
 
-    parser = argparse.ArgumentParser(
-        prog="python -m motorlike.testserver",
-        description="Run the embedded MongoDB test server (mongoeco) on 127.0.0.1, or probe a server.",
-    )
-    parser.add_argument(
-        "--probe",
-        action="store_true",
-        help=f"print the server's capabilities as JSON (of --uri, else ${TEST_URI_ENV}, else an embedded server)",
-    )
-    parser.add_argument("--uri", help="the server to probe (with --probe)")
-    options = parser.parse_args(argv)
-    if options.probe:
-        return _print_probe(options.uri)
-    if options.uri:
-        parser.error("--uri only makes sense with --probe")
-    return _serve_until_interrupted()
+    return command_line(argv)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,32 @@ def collection(db, sync_client):
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield db[name]
     sync_client[db.name].drop_collection(name)
+
+
+# ---------------------------------------------------------------------------
+# The documentation, built once for the test files that read it
+# (test_doc_examples.py, test_doc_reference.py)
+
+
+@pytest.fixture(scope="session")
+def built_html(tmp_path_factory: pytest.TempPathFactory):
+    """doc/ built as HTML with Sphinx, warnings as errors, offline: the output directory."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("sphinx") is None or importlib.util.find_spec("myst_parser") is None:
+        pytest.skip("sphinx and myst-parser are not installed (pip install -e '.[docs]')")
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("html")
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(root / "doc"), str(out)],
+        cwd=root,
+        env=dict(os.environ, MOTORLIKE_DOCS_OFFLINE="1", PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"the docs do not build cleanly\n{result.stdout}\n{result.stderr}"
+    return out

@@ -126,6 +126,13 @@ async def test_buffered_documents_are_served_without_a_worker_call(framework, mo
 
 
 async def test_async_for_uses_one_worker_call_per_batch(framework, mock, worker_calls) -> None:
+    """At most one worker call per batch for the reader, none inside a batch, none at the end.
+
+    ``async for`` may also fetch the next batch ahead in the background (not
+    counted: nobody waits for it). Whether that prefetch has finished when
+    the reader reaches a batch's first document is up to the threads, so
+    the reader makes one call there or none; everything else is exact.
+    """
     find, get_more = serve_in_batches(FIVE)
     mock.on("find", find)
     mock.on("getMore", get_more, get_more)
@@ -139,10 +146,18 @@ async def test_async_for_uses_one_worker_call_per_batch(framework, mock, worker_
     finally:
         client.close()
     assert received == FIVE
-    # Batches [0, 1], [2, 3], [4]: a worker call starts each, none in between,
-    # and none to find out that the exhausted cursor has no more.
-    assert calls_before_each == [1, 1, 2, 2, 3]
-    assert len(worker_calls) == 3
+    # Batches [0, 1], [2, 3], [4]. The first document needs the find.
+    assert calls_before_each[0] == 1
+    # Documents already received cost nothing: the second of each batch.
+    assert calls_before_each[1] == calls_before_each[0]
+    assert calls_before_each[3] == calls_before_each[2]
+    # A batch's first document costs at most one call (none if prefetched).
+    assert calls_before_each[2] - calls_before_each[1] in (0, 1)
+    assert calls_before_each[4] - calls_before_each[3] in (0, 1)
+    # Nothing after the last document: the exhausted cursor needs no call to
+    # know it has no more.
+    assert len(worker_calls) == calls_before_each[-1] <= 3
+    # And the server saw each batch asked for once, whoever asked.
     assert mock.names() == ["find", "getMore", "getMore"]
 
 

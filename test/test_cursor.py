@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
+import uuid
 import warnings
 
 import pytest
@@ -199,6 +202,35 @@ async def test_aggregate_bad_stage_raises_on_first_use(collection) -> None:
         await cursor.to_list(None)
 
 
+def _plain_pymongo_reads_raw_aggregates(plain_collection) -> bool:
+    """Whether plain PyMongo can read ``aggregate_raw_batches`` from this server.
+
+    Some PyMongo releases (4.14) assert on a non-empty first batch inside
+    RawBatchCommandCursor's constructor; the half-built cursor's ``__del__``
+    then fails with AttributeError as "unraisable", which the suite turns
+    into an error of whichever test runs next. That one is expected here.
+    """
+    original_hook = sys.unraisablehook
+
+    def ignore_half_built_cursor(unraisable) -> None:
+        if isinstance(unraisable.exc_value, AttributeError) and type(unraisable.object).__name__ == "function" and (
+            getattr(unraisable.object, "__qualname__", "").endswith("Cursor.__del__")
+        ):
+            return
+        original_hook(unraisable)
+
+    sys.unraisablehook = ignore_half_built_cursor
+    try:
+        try:
+            list(plain_collection.aggregate_raw_batches([]))
+        except AssertionError:
+            return False
+        return True
+    finally:
+        gc.collect()  # the half-built cursor goes while the hook is in place
+        sys.unraisablehook = original_hook
+
+
 async def test_raw_batches(collection, sync_client) -> None:
     import bson
 
@@ -206,16 +238,15 @@ async def test_raw_batches(collection, sync_client) -> None:
     batches = await collection.find_raw_batches(sort=[("i", 1)]).to_list(None)
     documents = [doc for batch in batches for doc in bson.decode_all(batch)]
     assert [doc["i"] for doc in documents] == [0, 1, 2]
-    try:
-        list(sync_client[collection.database.name][collection.name].aggregate_raw_batches([]))
-    except AssertionError:
+    if not _plain_pymongo_reads_raw_aggregates(sync_client[collection.database.name][collection.name]):
         pytest.skip("the test server lacks the capability 'raw aggregate replies' (plain PyMongo fails too)")
     batches = [batch async for batch in collection.aggregate_raw_batches([{"$sort": {"i": 1}}])]
     assert [doc["i"] for batch in batches for doc in bson.decode_all(batch)] == [0, 1, 2]
 
 
 async def test_concurrent_operations_on_one_client(client) -> None:
-    collection = client.motorlike_test[f"concurrent_{id(client)}"]
+    # uuid, not id(client): unique across test runs that share a server.
+    collection = client.motorlike_test[f"concurrent_{uuid.uuid4().hex[:12]}"]
     try:
 
         async def insert_then_find(i: int) -> int:

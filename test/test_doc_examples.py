@@ -22,8 +22,10 @@ Two pages show excerpts without markers: ``doc/gridfs.md``'s blocks run
 in order as one program (:data:`EXCERPT_PAGES`), and ``doc/architecture.md``'s
 one block is reported as skipped (:data:`UNMARKED_FRAGMENTS`).
 
-The second half builds the documentation with Sphinx, warnings as errors
-(``-W --keep-going``), offline, and checks what the API reference shows.
+The second half checks the documentation built with Sphinx, warnings as
+errors (``-W --keep-going``), offline (the ``built_html`` fixture of
+``test/conftest.py``, shared with ``test/test_doc_reference.py``), and what
+the API reference shows.
 """
 
 from __future__ import annotations
@@ -310,6 +312,9 @@ def test_example_runs(blocks, server_uri, capabilities, tmp_path):
     assert result.returncode == 0, (
         f"{blocks[0].id} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
+    # What a reader running the example would see besides its output.
+    warned = [line for line in result.stderr.splitlines() if re.search(r"\w+Warning: ", line)]
+    assert not warned, f"{blocks[0].id} printed warnings:\n" + "\n".join(warned)
     expected = blocks[-1].expected_output
     if expected is not None:
         assert output_matches(expected, result.stdout), (
@@ -372,28 +377,6 @@ def test_a_broken_example_fails(server_uri, tmp_path):
 # --------------------------------------------------------------------------
 # The Sphinx build
 # --------------------------------------------------------------------------
-
-
-def _sphinx_build(builder: str, out: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MOTORLIKE_DOCS_OFFLINE="1", PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder, str(DOC), str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture(scope="module")
-def built_html(tmp_path_factory) -> Path:
-    if importlib.util.find_spec("sphinx") is None or importlib.util.find_spec("myst_parser") is None:
-        pytest.skip("sphinx and myst-parser are not installed (pip install -e '.[docs]')")
-    out = tmp_path_factory.mktemp("html")
-    result = _sphinx_build("html", out)
-    assert result.returncode == 0, f"the docs do not build cleanly\n{result.stdout}\n{result.stderr}"
-    return out
 
 
 @pytest.mark.no_server

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,15 +15,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.no_server
-@pytest.mark.slow
-def test_the_wheel_ships_the_library_only(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from this tree, as the README's Install section builds one."""
+    out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
         capture_output=True, text=True, timeout=600,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = tmp_path.glob("motorlike-*.whl")
+    (found,) = out.glob("motorlike-*.whl")
+    return found
+
+
+@pytest.mark.no_server
+@pytest.mark.slow
+def test_the_wheel_ships_the_library_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names if not name.startswith("motorlike-")}
     assert top_level == {"motorlike"}
@@ -28,6 +38,94 @@ def test_the_wheel_ships_the_library_only(tmp_path: Path) -> None:
     assert not [name for name in names if "stubgen" in name or name.startswith(("synchro/", "tools/", "test/"))]
     # The embedded test server stays importable for users' own tests.
     assert "motorlike/testserver.py" in names
+
+
+def _public_modules(wheel: Path) -> list[str]:
+    """Every module of the wheel whose name has no part starting with "_" (packages included)."""
+    modules = []
+    for name in zipfile.ZipFile(wheel).namelist():
+        if not name.endswith(".py"):
+            continue
+        parts = name[: -len(".py")].split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if not any(part.startswith("_") for part in parts):
+            modules.append(".".join(parts))
+    return sorted(modules)
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_in_a_fresh_environment_and_runs_an_example(
+    wheel: Path, tmp_path: Path, server_uri: str
+) -> None:
+    """As a user without the repository would: a new venv, the wheel with its extras,
+    every public module imported, the quickstart run (on this run's test server)."""
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"{wheel}[tornado,aiohttp,trio]"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    outside = dict(os.environ, MOTORLIKE_TEST_URI=server_uri)
+    outside.pop("PYTHONPATH", None)
+    modules = _public_modules(wheel)
+    assert {"motorlike", "motorlike.motor_asyncio", "motorlike.motor_trio", "motorlike.web"} <= set(modules)
+    program = (
+        "import importlib, pathlib\n"
+        f"for name in {modules!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    assert 'site-packages' in pathlib.Path(module.__file__).parts, module.__file__\n"
+        "print('imported', len(" + repr(modules) + "))\n"
+    )
+    imported = subprocess.run(
+        [str(python), "-c", program], cwd=tmp_path, env=outside, capture_output=True, text=True, timeout=300
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == f"imported {len(modules)}"
+    example = Path(shutil.copy(REPO / "examples" / "quickstart.py", tmp_path))
+    ran = subprocess.run(
+        [str(python), str(example)], cwd=tmp_path, env=outside, capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "inserted 3 orders" in ran.stdout, ran.stdout
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """(file, line) for every command line in the README, doc/*.md, tox.ini and .ci/run."""
+    files = [REPO / "README.md", *sorted((REPO / "doc").glob("*.md")), REPO / "tox.ini", REPO / ".ci" / "run"]
+    return [
+        (path.relative_to(REPO).as_posix(), line.strip())
+        for path in files
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+
+
+@pytest.mark.no_server
+def test_every_documented_editable_install_keeps_type_checkers_working() -> None:
+    """``pip install -e`` without ``editable_mode=compat`` hides motorlike from mypy
+    and pyright (setuptools' import hook), and test_typing.py then fails."""
+    editable = [(page, line) for page, line in _documented_commands() if re.search(r"pip install .*(-e|--editable) ", line)]
+    assert len(editable) >= 3, editable  # README's two, .ci/run's
+    lacking = [f"{page}: {line}" for page, line in editable if "editable_mode=compat" not in line]
+    assert lacking == [], "\n".join(lacking)
+
+
+def _extras() -> dict[str, list[str]]:
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs tomllib (Python 3.11+)")
+    with open(REPO / "pyproject.toml", "rb") as handle:
+        return tomllib.load(handle)["project"]["optional-dependencies"]
+
+
+@pytest.mark.no_server
+@pytest.mark.parametrize("extra", ["tornado", "aiohttp", "trio"])
+def test_the_docs_extra_has_what_every_reference_page_imports(extra: str) -> None:
+    """doc/api/ documents motor_tornado, web, aiohttp and motor_trio: building the
+    docs from the docs extra alone (tox -e docs, a fresh venv) needs their extras."""
+    extras = _extras()
+    assert set(extras[extra]) <= set(extras["docs"]), (extra, extras[extra], extras["docs"])
 
 
 @pytest.mark.parametrize(
