@@ -190,7 +190,9 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                 "or a motorlike collection followed by PyMongo's cursor arguments"
             )
         super().__init__(cursor)
-        self._collection = collection
+        #: The object this cursor came from: a collection, or for command
+        #: cursors possibly a database or client (a plain attribute, as in Motor).
+        self.collection: Any = collection
         self.started = False
         self.closed = False
         self._fetched = _Fetched(cursor)
@@ -205,14 +207,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         args, kwargs = unwrap_arguments(args, kwargs)
         return cls.__delegate_class__(collection.delegate, *args, **kwargs)  # type: ignore[attr-defined]
 
-    @property
-    def collection(self) -> Any:
-        """The object this cursor came from: a collection, or for command
-        cursors possibly a database or client."""
-        return self._collection
-
     def get_io_loop(self) -> Any:
-        return self._collection.get_io_loop()
+        return self.collection.get_io_loop()
 
     @property
     def alive(self) -> bool:

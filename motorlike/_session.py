@@ -13,6 +13,7 @@ from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
     DelegateMethod,
+    MotorBackReference,
     ReadOnlyProperty,
     wraps_pymongo,
 )
@@ -113,9 +114,12 @@ class AgnosticClientSession(AgnosticBase):
     advance_cluster_time = DelegateMethod()
     advance_operation_time = DelegateMethod()
 
+    #: Motor's subclasses set ``self._client``; it becomes ``client``.
+    _client = MotorBackReference("_motorlike_client")
+
     def __init__(self, delegate: ClientSession, motor_client: AgnosticClient) -> None:
         super().__init__(delegate)
-        self._client = motor_client
+        self._motorlike_client = motor_client
 
     @classmethod
     def _from_delegate(cls, owner: Any, delegate: ClientSession) -> AgnosticClientSession:
@@ -124,10 +128,10 @@ class AgnosticClientSession(AgnosticBase):
     @property
     def client(self) -> AgnosticClient:
         """The motorlike client this session was started from."""
-        return self._client
+        return self._motorlike_client
 
     def get_io_loop(self) -> Any:
-        return self._client.get_io_loop()
+        return self._motorlike_client.get_io_loop()
 
     def start_transaction(
         self,
