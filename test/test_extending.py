@@ -25,13 +25,21 @@ DB_NAME = "motorlike_test_extending"
 
 @pytest.fixture(scope="module")
 def tinyodm():
-    """The library, imported as its users do: ``motor`` is motorlike."""
+    """The library, imported as its users do: ``motor`` is motorlike.
+
+    Other tests of this run may have imported the real Motor (the libraries
+    in the test extra depend on it): it is set aside meanwhile, then put back.
+    """
     if "test.tinyodm" not in sys.modules:
+        real_motor = {name: module for name, module in sys.modules.items() if name == "motor" or name.startswith("motor.")}
+        for name in real_motor:
+            del sys.modules[name]
         alias.install_motor_alias()
         try:
             importlib.import_module("test.tinyodm")
         finally:
             alias.uninstall_motor_alias()
+            sys.modules.update(real_motor)
     return sys.modules["test.tinyodm"]
 
 
