@@ -190,9 +190,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                 "or a motorlike collection followed by PyMongo's cursor arguments"
             )
         super().__init__(cursor)
-        #: The object this cursor came from: a collection, or for command
-        #: cursors possibly a database or client (a plain attribute, as in Motor).
-        self.collection: Any = collection
+        self.collection = collection
         self.started = False
         self.closed = False
         self._fetched = _Fetched(cursor)
@@ -207,8 +205,24 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         args, kwargs = unwrap_arguments(args, kwargs)
         return cls.__delegate_class__(collection.delegate, *args, **kwargs)  # type: ignore[attr-defined]
 
+    @property
+    def collection(self) -> Any:
+        """The object this cursor came from: a collection, or for command
+        cursors possibly a database or client.
+
+        Set once, by the constructor (a subclass's own ``__init__`` may set
+        it, as Motor's did), then read-only, as PyMongo's.
+        """
+        return self._motorlike_collection
+
+    @collection.setter
+    def collection(self, collection: Any) -> None:
+        if "_motorlike_collection" in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.collection is read-only once set")
+        self._motorlike_collection = collection
+
     def get_io_loop(self) -> Any:
-        return self.collection.get_io_loop()
+        return self._motorlike_collection.get_io_loop()
 
     @property
     def alive(self) -> bool:
