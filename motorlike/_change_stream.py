@@ -38,30 +38,30 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     def __init__(self, target: Any, pipeline: Any, options: Mapping[str, Any]) -> None:
         super().__init__(None)
         _, options = unwrap_arguments((), dict(options))
-        self._target = target
-        self._pipeline = pipeline
-        self._options = options
-        self._closed = False
+        self._watched = target
+        self._watch_pipeline = pipeline
+        self._watch_options = options
+        self._close_requested = False
         # Changes fetched by a worker and not yet handed out: appended by
         # the strand's calls, popped by readers (as cursors' _Fetched).
         self._received: collections.deque = collections.deque()
         self._init_strand()
 
     def get_io_loop(self) -> Any:
-        return self._target.get_io_loop()
+        return self._watched.get_io_loop()
 
     def _find_lane(self) -> Any:
-        return lane_of(self._target)
+        return lane_of(self._watched)
 
     def _open_on_worker(self) -> Any:
-        if self.delegate is None and not self._closed:
-            self.delegate = self._target.delegate.watch(self._pipeline, **self._options)
+        if self.delegate is None and not self._close_requested:
+            self.delegate = self._watched.delegate.watch(self._watch_pipeline, **self._watch_options)
         return self.delegate
 
     def _try_next_on_worker(self) -> None:
         # The change is left for the loop thread to take, so one whose
         # waiter was cancelled (wait_for(stream.next(), t)) is not lost.
-        if self._received or self._closed:
+        if self._received or self._close_requested:
             return  # an earlier, abandoned call already fetched one; or closed meanwhile
         change = self._open_on_worker().try_next()
         if change is not None:
@@ -75,7 +75,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     @property
     def alive(self) -> bool:
         """False once the stream is closed or has failed for good."""
-        if self._closed:
+        if self._close_requested:
             return False
         return True if self.delegate is None else self.delegate.alive
 
@@ -88,7 +88,7 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
     async def try_next(self) -> _DocumentType | None:
         """The next change, or None if none came within one server wait or the stream is closed."""
         change = self._take()
-        if change is not None or self._closed:
+        if change is not None or self._close_requested:
             # After close(), PyMongo and Motor document None; next() ends on alive.
             return change
         await self._run(self._try_next_on_worker)
@@ -109,9 +109,9 @@ class AgnosticChangeStream(SerializedWorkerCalls, AgnosticBase):
 
     async def close(self) -> None:
         """Close the stream and kill its server cursor."""
-        if self._closed:
+        if self._close_requested:
             return
-        self._closed = True
+        self._close_requested = True
         # In turn, after the calls made before; it runs even if we stop waiting.
         await self._close_in_turn(self._close_on_worker)
 

@@ -28,6 +28,7 @@ from motorlike.metaprogramming import (
     AsyncCall,
     BackgroundMethod,
     DelegateMethod,
+    MotorBackReference,
     ReadOnlyProperty,
     pymongo_parameters,
     wraps_pymongo,
@@ -149,8 +150,11 @@ class AgnosticDatabase(AgnosticBaseProperties):
     set_profiling_level = _legacy_call("set_profiling_level")
     profiling_info = _legacy_call("profiling_info")
 
+    #: Motor's subclasses set ``self._client``; it becomes ``client``.
+    _client = MotorBackReference("_motorlike_client")
+
     def __init__(self, client: AgnosticClient, name: str, _delegate: Database | None = None, **kwargs: Any) -> None:
-        self._client = client
+        self._motorlike_client = client
         super().__init__(_delegate if _delegate is not None else Database(client.delegate, name, **kwargs))
 
     @classmethod
@@ -161,10 +165,10 @@ class AgnosticDatabase(AgnosticBaseProperties):
     @property
     def client(self) -> AgnosticClient[_DocumentType]:
         """The motorlike client this database belongs to."""
-        return self._client
+        return self._motorlike_client
 
     def get_io_loop(self) -> Any:
-        return self._client.get_io_loop()
+        return self._motorlike_client.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self.client)
@@ -180,7 +184,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
         return self._new(AgnosticCollection, self, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise _not_callable(self, self.name, type(self._client).__name__)
+        raise _not_callable(self, self.name, type(self.client).__name__)
 
     @pymongo_parameters(Database.aggregate)
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AgnosticLatentCommandCursor[_DocumentType]:

@@ -86,7 +86,9 @@ class AgnosticCollection(AgnosticBaseProperties):
     ) -> None:
         if not _is_database(database):
             raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
-        self._database = database
+        #: The motorlike database this collection belongs to: a plain
+        #: attribute, as in Motor, which subclasses may set themselves.
+        self.database: AgnosticDatabase[_DocumentType] = database
         if _delegate is None:
             _delegate = Collection(
                 database.delegate,
@@ -106,13 +108,8 @@ class AgnosticCollection(AgnosticBaseProperties):
             database = database.client.wrap(delegate.database)
         return cls(database, delegate.name, _delegate=delegate)
 
-    @property
-    def database(self) -> AgnosticDatabase[_DocumentType]:
-        """The motorlike database this collection belongs to."""
-        return self._database
-
     def get_io_loop(self) -> Any:
-        return self._database.get_io_loop()
+        return self.database.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self.database)

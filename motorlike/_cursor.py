@@ -209,7 +209,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
                 "or a motorlike collection followed by PyMongo's cursor arguments"
             )
         super().__init__(cursor)
-        self._collection = collection
+        self.collection = collection
         self.started = False
         self.closed = False
         self._fetched = _Fetched(cursor)
@@ -227,11 +227,21 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
     @property
     def collection(self) -> Any:
         """The object this cursor came from: a collection, or for command
-        cursors possibly a database or client."""
-        return self._collection
+        cursors possibly a database or client.
+
+        Set once, by the constructor (a subclass's own ``__init__`` may set
+        it, as Motor's did), then read-only, as PyMongo's.
+        """
+        return self._motorlike_collection
+
+    @collection.setter
+    def collection(self, collection: Any) -> None:
+        if "_motorlike_collection" in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.collection is read-only once set")
+        self._motorlike_collection = collection
 
     def get_io_loop(self) -> Any:
-        return self._collection.get_io_loop()
+        return self._motorlike_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self._collection)

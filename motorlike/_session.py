@@ -14,6 +14,7 @@ from motorlike.metaprogramming import (
     AgnosticBase,
     AsyncCall,
     DelegateMethod,
+    MotorBackReference,
     ReadOnlyProperty,
     SerializedWorkerCalls,
     wraps_pymongo,
@@ -115,9 +116,12 @@ class AgnosticClientSession(SerializedWorkerCalls, AgnosticBase):
     advance_cluster_time = DelegateMethod()
     advance_operation_time = DelegateMethod()
 
+    #: Motor's subclasses set ``self._client``; it becomes ``client``.
+    _client = MotorBackReference("_motorlike_client")
+
     def __init__(self, delegate: ClientSession, motor_client: AgnosticClient) -> None:
         super().__init__(delegate)
-        self._client = motor_client
+        self._motorlike_client = motor_client
         self._init_strand()
 
     @classmethod
@@ -127,10 +131,10 @@ class AgnosticClientSession(SerializedWorkerCalls, AgnosticBase):
     @property
     def client(self) -> AgnosticClient:
         """The motorlike client this session was started from."""
-        return self._client
+        return self._motorlike_client
 
     def get_io_loop(self) -> Any:
-        return self._client.get_io_loop()
+        return self._motorlike_client.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self.client)

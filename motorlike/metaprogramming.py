@@ -37,10 +37,11 @@ import functools
 import inspect
 import types
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from motorlike import _bridge, _docstrings
 from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
+from motorlike._extension import MotorBackReference, framework_optional, takes_framework
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
 _wrapper_declarations: dict[type, type] = {}
@@ -95,6 +96,12 @@ def result_wrapper(framework: Any) -> Callable[[Any, Any], Any]:
             generated = resolved[result_type] = generated_class(declaration, framework)
         if generated is False:
             return result
+        owner_class = type(owner)
+        if owner_class is not generated and type(getattr(owner, "delegate", None)) is result_type:
+            # The kind of object the owner wraps (with_options, a collection's
+            # sub-collection ...): the owner's own class, as Motor made them,
+            # so a subclass's collections stay its own.
+            return owner_class._from_delegate(owner, result)
         return generated._from_delegate(owner, result)
 
     return wrap
@@ -130,7 +137,14 @@ class AgnosticBase:
         return generated_class(declaration, self._framework)(*args, **kwargs)
 
     def wrap(self, obj: Any) -> Any:
-        """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class."""
+        """Wrap a PyMongo object (database, collection, cursor ...) in motorlike's class.
+
+        Every member that returns a PyMongo object wrapped (``wrap=True``
+        factories: ``get_collection``, ``with_options``, ``start_session``,
+        a bucket's ``open_download_stream`` ...) calls this, so a subclass may
+        override it to return its own classes (Motor's protocol). An object
+        of the kind this one wraps becomes one of this object's class.
+        """
         return wrapper_for_framework(self._framework)(self, obj)
 
     def _lane(self) -> Any:
@@ -332,7 +346,20 @@ def pymongo_parameters(
 
 
 class MotorAttributeFactory(abc.ABC):
-    """Base of the attribute factories; see the module docstring."""
+    """Base of the attribute factories; see the module docstring.
+
+    A factory's ``create_attribute`` has one of two signatures, and the
+    generator tells them apart (doc/extending.md):
+
+    * motorlike's, ``create_attribute(cls, attr_name, framework)``: ``cls``
+      is the declaration, ``framework`` the framework module;
+    * Motor's, ``create_attribute(cls, attr_name)``: ``cls`` is the generated
+      class (its ``_framework`` is the framework module).
+
+    A subclass written for Motor may call ``super().create_attribute(cls,
+    attr_name)`` on one of motorlike's factories: their ``framework`` is
+    then taken from ``cls._framework``.
+    """
 
     def __init__(self, attr_name: str | None = None, doc: str | None = None, wrap: bool = False) -> None:
         #: Name of the PyMongo attribute, when it differs from ours.
@@ -340,9 +367,22 @@ class MotorAttributeFactory(abc.ABC):
         self.doc = doc
         self.wrap = wrap
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        create_attribute = cls.__dict__.get("create_attribute")
+        if create_attribute is not None and takes_framework(create_attribute):
+            cls.create_attribute = framework_optional(create_attribute)  # type: ignore[method-assign]
+
     @abc.abstractmethod
-    def create_attribute(self, cls: type, attr_name: str, framework: Any) -> Any:
+    def create_attribute(self, cls: type, attr_name: str, framework: Any = None) -> Any:
         """Return the concrete attribute for ``framework``."""
+
+
+def _create_attribute(factory: MotorAttributeFactory, declaration: type, generated: type, attr_name: str, framework: Any) -> Any:
+    """Ask ``factory`` for its attribute, in motorlike's protocol or in Motor's."""
+    if getattr(type(factory).create_attribute, "__takes_framework__", False):
+        return factory.create_attribute(declaration, attr_name, framework)
+    return factory.create_attribute(generated, attr_name)  # type: ignore[call-arg]
 
 
 class AsyncCall(MotorAttributeFactory):
@@ -407,12 +447,14 @@ class AsyncCall(MotorAttributeFactory):
 
 
 class _WrappingDelivery:
-    """``deliver`` for ``wrap=True`` calls: the PyMongo result, wrapped, on the loop."""
+    """``deliver`` for ``wrap=True`` calls: the PyMongo result, passed through
+    the owner's ``wrap()``, on the loop."""
 
-    __slots__ = ("wrap", "owner")
+    __slots__ = ("owner",)
 
-    def __init__(self, wrap: Callable[[Any, Any], Any], owner: Any) -> None:
-        self.wrap = wrap
+    def __init__(self, framework_wrap: Callable[[Any, Any], Any], owner: Any) -> None:
+        # framework_wrap is what the owner's wrap() does unless a subclass
+        # overrides it; the owner's method is called, so an override counts.
         self.owner = owner
 
     def __call__(self, future: Any, result: Any, error: BaseException | None) -> None:
@@ -422,7 +464,8 @@ class _WrappingDelivery:
             future.set_exception(error)
             return
         try:
-            future.set_result(self.wrap(self.owner, result))
+            # The owner's wrap(), which a subclass may override (Motor's protocol).
+            future.set_result(self.owner.wrap(result))
         except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
             future.set_exception(exc)
 
@@ -440,7 +483,7 @@ class ReadOnlyProperty(MotorAttributeFactory):
 
         def read(self: Any) -> Any:
             value = getattr(self.delegate, pymongo_name)
-            return wrap(self, value) if wrap is not None else value
+            return self.wrap(value) if wrap is not None else value
 
         member = _pymongo_member(cls, pymongo_name)
         doc = self.doc if self.doc is not None else getattr(member, "__doc__", None)
@@ -467,7 +510,7 @@ class DelegateMethod(MotorAttributeFactory):
             if args or kwargs:
                 args, kwargs = unwrap_arguments(args, kwargs)
             result = getattr(self.delegate, pymongo_name)(*args, **kwargs)
-            return wrap(self, result) if wrap is not None else result
+            return self.wrap(result) if wrap is not None else result
 
         _describe(call, cls, attr_name, pymongo_name, self.doc, framework, wrap=self.wrap)
         return call
@@ -532,7 +575,10 @@ class MotorCursorChainingMethod(MotorAttributeFactory):
         return chain
 
 
-def create_class_with_framework(cls: type, framework: Any, module_name: str) -> type:
+_Declaration = TypeVar("_Declaration")
+
+
+def create_class_with_framework(cls: type[_Declaration], framework: Any, module_name: str) -> type[_Declaration]:
     """Build (once) the concrete class for declaration ``cls`` and ``framework``.
 
     The result subclasses ``cls``, so ``isinstance(x, AgnosticCollection)``
@@ -546,6 +592,11 @@ def create_class_with_framework(cls: type, framework: Any, module_name: str) -> 
 
     name = framework.CLASS_PREFIX + getattr(cls, "__motor_class_name__", cls.__name__)
     namespace: dict[str, Any] = {"__module__": module_name, "__qualname__": name, "_framework": framework}
+    if cls.__doc__:
+        namespace["__doc__"] = cls.__doc__
+    # Motor's factories are given the generated class, so it exists before
+    # they are asked; until then each factory stands in its own place.
+    generated = type(name, (cls,), namespace)
     seen: set[str] = set()
     for klass in cls.__mro__:
         for attr_name, value in vars(klass).items():
@@ -553,15 +604,12 @@ def create_class_with_framework(cls: type, framework: Any, module_name: str) -> 
                 continue
             seen.add(attr_name)
             if isinstance(value, MotorAttributeFactory):
-                namespace[attr_name] = value.create_attribute(cls, attr_name, framework)
-    if cls.__doc__:
-        namespace["__doc__"] = cls.__doc__
-    generated = type(name, (cls,), namespace)
+                setattr(generated, attr_name, _create_attribute(value, cls, generated, attr_name, framework))
     _generated[key] = generated
     return generated
 
 
-def generated_class(declaration: type, framework: Any) -> type:
+def generated_class(declaration: type[_Declaration], framework: Any) -> type[_Declaration]:
     """The class generated from ``declaration`` for ``framework``, in the
     framework's public module (``AsyncIOMotorCursor`` ...); made once, cached.
     The one way motorlike builds a class to wrap a PyMongo object in."""
@@ -588,6 +636,7 @@ __all__ = [
     "BackgroundMethod",
     "DelegateMethod",
     "MotorAttributeFactory",
+    "MotorBackReference",
     "MotorCursorChainingMethod",
     "ReadOnlyProperty",
     "SerializedWorkerCalls",

@@ -46,6 +46,7 @@ from pymongo.common import validate_string
 from pymongo.cursor import Cursor
 from pymongo.errors import InvalidOperation
 
+from motorlike._extension import AssignableIoLoop, StrandOnFirstUse, assigned_io_loop
 from motorlike._internals import (
     _chunk_iterator,
     _chunk_reader,
@@ -525,7 +526,6 @@ class AgnosticGridFSBucket(AgnosticBase):
         database_class = generated_class(AgnosticDatabase, self._framework)
         if not isinstance(database, database_class):
             raise TypeError(f"First argument to {type(self).__name__} must be {database_class.__name__}, not {database!r}")
-        self._database = database
         super().__init__(
             _BoundedGridFSBucket(
                 database.delegate,
@@ -535,43 +535,45 @@ class AgnosticGridFSBucket(AgnosticBase):
                 read_preference=read_preference,
             )
         )
-        self._bucket_name = bucket_name
-        # The root collection, as Motor had it: GridIn, GridOut and cursors
-        # made by this bucket belong to it.
         root = database.delegate.get_collection(
             bucket_name, write_concern=write_concern, read_preference=read_preference
         )
-        self._collection = generated_class(AgnosticCollection, self._framework)(database, bucket_name, _delegate=root)
+        #: The bucket's root collection (``fs``: ``collection.files``,
+        #: ``collection.chunks``); GridIn, GridOut and cursors made by this
+        #: bucket belong to it. A plain attribute, as in Motor.
+        self.collection: AgnosticCollection = generated_class(AgnosticCollection, self._framework)(database, bucket_name, _delegate=root)
 
-    @property
-    def collection(self) -> AgnosticCollection:
-        """The bucket's root collection (``fs``): ``collection.files``, ``collection.chunks``."""
-        return self._collection
+    io_loop = AssignableIoLoop()
 
     @property
     def database(self) -> Any:
         """The database this bucket was made for."""
-        return self._database
+        return self.collection.database
 
     @property
     def bucket_name(self) -> str:
-        return self._bucket_name
+        return self.collection.name  # type: ignore[no-any-return]
 
     def get_io_loop(self) -> Any:
-        return self._database.get_io_loop()
+        assigned = assigned_io_loop(self)
+        return assigned if assigned is not None else self.collection.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self.database)
 
     def wrap(self, obj: Any) -> Any:
-        """Wrap a PyMongo GridIn, GridOut or GridOutCursor in this framework's class."""
+        """Wrap a PyMongo GridIn, GridOut or GridOutCursor in this framework's class.
+
+        Every method that returns one of them calls this: a subclass may
+        override it (Motor's protocol) to return its own classes.
+        """
         return wrapper_for_framework(self._framework)(self, obj)
 
     async def drop(self, session: Any = None) -> None:
         """Drop the bucket's files and chunks collections: every file in it is gone."""
         if session is not None:
             (session,), _ = unwrap_arguments((session,), {})
-        root = self._collection.delegate
+        root = self.collection.delegate
 
         def drop_both() -> None:
             root.files.drop(session=session)
@@ -581,7 +583,7 @@ class AgnosticGridFSBucket(AgnosticBase):
         await framework.submit(self.get_io_loop(), drop_both, (), {}, lane=self._lane())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._database!r}, {self._bucket_name!r})"
+        return f"{type(self).__name__}({self.database!r}, {self.bucket_name!r})"
 
 
 def _root_collection_of(owner: Any) -> Any:
@@ -601,7 +603,7 @@ def _check_root_collection(obj: Any, root_collection: Any) -> None:
 
 
 #: Attributes of the motorlike object itself, not fields of the file.
-_GRID_IN_OWN_STATE = frozenset({"delegate", "_root_collection", "_strand"})
+_GRID_IN_OWN_STATE = frozenset({"delegate", "_root_collection", "_strand", "io_loop"})
 #: File fields PyMongo computes and never lets a user set.
 _GRID_IN_READ_ONLY = frozenset({"_id", "chunk_size", "closed", "length", "md5", "upload_date"})
 
@@ -658,8 +660,12 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
     def _from_delegate(cls, owner: Any, delegate: GridIn) -> AgnosticGridIn:
         return cls(_root_collection_of(owner), delegate=delegate)
 
+    io_loop = AssignableIoLoop()
+    _strand = StrandOnFirstUse()  # type: ignore[assignment]
+
     def get_io_loop(self) -> Any:
-        return self._root_collection.get_io_loop()
+        assigned = assigned_io_loop(self)
+        return assigned if assigned is not None else self._root_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self._root_collection)
@@ -809,8 +815,12 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
     def _from_delegate(cls, owner: Any, delegate: GridOut) -> AgnosticGridOut:
         return cls(_root_collection_of(owner), delegate=delegate)
 
+    io_loop = AssignableIoLoop()
+    _strand = StrandOnFirstUse()  # type: ignore[assignment]
+
     def get_io_loop(self) -> Any:
-        return self._root_collection.get_io_loop()
+        assigned = assigned_io_loop(self)
+        return assigned if assigned is not None else self._root_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
         return lane_of(self._root_collection)

@@ -17,6 +17,7 @@ import pytest
 from motorlike import core
 from motorlike.metaprogramming import MotorCursorChainingMethod, is_async_method
 from test.motor_attributes import MOTOR_3_7_ATTRIBUTES
+from tools.stubgen import instance_attribute_names
 
 pytestmark = pytest.mark.no_server
 
@@ -112,7 +113,9 @@ def _pymongo_cases():
 
 
 def _public_names(cls: type) -> set[str]:
-    return {name for name in dir(cls) if not name.startswith("_")}
+    """The class's public names, and the plain attributes its instances get
+    in ``__init__`` (a collection's ``database``, a cursor's ``collection``)."""
+    return {name for name in dir(cls) if not name.startswith("_")} | instance_attribute_names(cls)
 
 
 @pytest.mark.parametrize("framework, declaration_name", list(_pymongo_cases()))

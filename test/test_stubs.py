@@ -85,6 +85,8 @@ def test_check_command_line() -> None:
 def test_every_stub_is_generated_and_shipped(fresh_stubs: dict[Path, str]) -> None:
     alias_stubs = {_stubgen.ALIAS_STUBS_DIR / _stub_path(name).name for name in STUB_MODULES}
     alias_stubs.add(_stubgen.ALIAS_STUBS_DIR / "__init__.pyi")
+    alias_stubs.add(_stubgen.ALIAS_STUBS_DIR / "frameworks" / "__init__.pyi")
+    alias_stubs |= {_stubgen.ALIAS_STUBS_DIR / (stem.replace(".", "/") + ".pyi") for stem in _stubgen.EXTENSION_MODULES}
     assert set(fresh_stubs) == {_stub_path(name) for name in STUB_MODULES} | alias_stubs
     assert (PACKAGE / "py.typed").exists()
     pyproject = (REPO / "pyproject.toml").read_text()
@@ -468,9 +470,32 @@ def test_mypy_accepts_typical_code_and_rejects_misuse(tmp_path: Path) -> None:
 _ALIAS_GOOD = '''
 from typing_extensions import assert_type
 
-from motor.core import AgnosticClientSession, _MotorTransactionContext
+from typing import Any
+
+from motor.core import AgnosticClientSession, AgnosticCollection, _MotorTransactionContext
+from motor.frameworks import asyncio as asyncio_framework
+from motor.metaprogramming import MotorAttributeFactory, create_class_with_framework
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorCursor
 from pymongo.results import InsertOneResult
+
+
+class LibraryCollection(AgnosticCollection):  # Motor's extension protocol (doc/extending.md)
+    __motor_class_name__ = "LibraryCollection"
+
+    def wrap(self, obj: Any) -> Any:
+        return super().wrap(obj)
+
+
+class Raw(MotorAttributeFactory):
+    def create_attribute(self, cls: Any, attr_name: str, framework: Any = None) -> Any:
+        return getattr(cls.__delegate_class__, attr_name)
+
+
+def library_classes() -> None:
+    generated = create_class_with_framework(LibraryCollection, asyncio_framework, __name__)
+    assert_type(generated, type[LibraryCollection])
+    loop = asyncio_framework.get_event_loop()
+    asyncio_framework.run_on_executor(loop, print, "on a worker")
 
 
 async def code(session: AgnosticClientSession) -> None:
