@@ -244,7 +244,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         return self._motorlike_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
-        return lane_of(self._collection)
+        return lane_of(self.collection)
 
     @property
     def alive(self) -> bool:

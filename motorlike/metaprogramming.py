@@ -39,7 +39,7 @@ import types
 import warnings
 from typing import Any, Callable, TypeVar
 
-from motorlike import _bridge, _docstrings
+from motorlike import _bridge, _docstrings, _pymongo_members
 from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
 from motorlike._extension import MotorBackReference, framework_optional, takes_framework
 
@@ -381,7 +381,8 @@ class MotorAttributeFactory(abc.ABC):
 def _create_attribute(factory: MotorAttributeFactory, declaration: type, generated: type, attr_name: str, framework: Any) -> Any:
     """Ask ``factory`` for its attribute, in motorlike's protocol or in Motor's."""
     if getattr(type(factory).create_attribute, "__takes_framework__", False):
-        return factory.create_attribute(declaration, attr_name, framework)
+        # A PyMongo method the installed PyMongo lacks becomes a clear error.
+        return _pymongo_members.attribute_for(factory, declaration, attr_name, framework)
     return factory.create_attribute(generated, attr_name)  # type: ignore[call-arg]
 
 

@@ -668,7 +668,9 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
         return assigned if assigned is not None else self._root_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
-        return lane_of(self._root_collection)
+        # A Motor-style subclass may not have run motorlike's __init__.
+        root = self.__dict__.get("_root_collection")
+        return None if root is None else lane_of(root)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document (set through set() or kwargs).
@@ -823,7 +825,9 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
         return assigned if assigned is not None else self._root_collection.get_io_loop()
 
     def _find_lane(self) -> Any:
-        return lane_of(self._root_collection)
+        # A Motor-style subclass may not have run motorlike's __init__.
+        root = self.__dict__.get("_root_collection")
+        return None if root is None else lane_of(root)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document, e.g. ones set with GridIn.set().
