@@ -28,6 +28,16 @@ def framework(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+async def read_then_break(cursor: Any, count: int) -> list:
+    """``async for`` over ``cursor``, leaving the loop after ``count`` documents."""
+    seen = []
+    async for document in cursor:
+        seen.append(document)
+        if len(seen) == count:
+            break
+    return seen
+
+
 async def test_a_killed_cursor_raises_instead_of_returning_short(framework, mock: MockServer) -> None:
     """async for, break at 60, the server cursor killed meanwhile: to_list(None) raises."""
     mock.on("find", cursor_reply(42, "db.coll", DOCS[:100]))
@@ -35,11 +45,7 @@ async def test_a_killed_cursor_raises_instead_of_returning_short(framework, mock
     client = client_for(framework, mock.uri)
     try:
         cursor = client.db.coll.find().batch_size(100)
-        seen = []
-        async for document in cursor:
-            seen.append(document)
-            if len(seen) == 60:
-                break
+        seen = await read_then_break(cursor, 60)
         with pytest.raises(CursorNotFound):
             await cursor.to_list(None)
         # The forty documents fetched before the error are still there, once,
@@ -147,11 +153,7 @@ async def test_close_does_not_wait_for_a_prefetch_nobody_asked_for(framework) ->
         client = client_for(framework, server.uri, socketTimeoutMS=60000)
         try:
             cursor = client.db.coll.find().batch_size(100)
-            seen = []
-            async for document in cursor:
-                seen.append(document)
-                if len(seen) == 60:
-                    break
+            seen = await read_then_break(cursor, 60)
             assert cursor._fetched.prefetching  # a getMore nobody asked for ...
             while "getMore" not in server.commands:  # ... until it hangs on the server
                 await asyncio.sleep(0.005)
