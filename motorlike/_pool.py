@@ -36,7 +36,7 @@ R4. ``max_threads`` is the hard ceiling. A job of a lane with nothing
 So a healthy pool, however busy, never has more than ``max_workers``
 threads for one client (R2 and R3 need a lane with nothing running, or one
 whose calls all hang); growth needs no guess from timing but R3's, which
-asks for a whole ``queue_wait`` (200 ms) in which not one of the lane's calls
+asks for a whole ``queue_wait`` (500 ms) in which not one of the lane's calls
 finished. Threads beyond ``max_workers`` end after ``idle_timeout`` idle.
 
 Invariants, kept under ``_lock``:
@@ -86,7 +86,7 @@ DEFAULT_MAX_THREADS = 2048
 #: Default for ``MOTORLIKE_QUEUE_WAIT_MS``: how long every call of a lane may
 #: hang before its waiting calls get threads of their own (R3). Far above a
 #: healthy call's time on a busy machine, far below any timeout a user sets.
-DEFAULT_QUEUE_WAIT_MS = 200
+DEFAULT_QUEUE_WAIT_MS = 500
 #: Seconds an extra thread (beyond max_workers) stays idle before it ends.
 IDLE_TIMEOUT = 30.0
 

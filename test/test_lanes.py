@@ -89,7 +89,9 @@ async def test_calls_beyond_the_connection_pool_wait_without_threads(framework, 
 
 
 @pytest.mark.parametrize("run", range(20))
-async def test_a_healthy_busy_pool_never_grows_past_max_workers(framework, pool, run: int) -> None:
+async def test_a_healthy_busy_pool_never_grows_past_max_workers(framework, monkeypatch, run: int) -> None:
+    pool = _bridge.WorkerPool(10)  # the default settings (a cold connection pool included)
+    monkeypatch.setattr(_bridge, "_pool", pool)
     with FaultServer(docs=DOCS) as healthy:
         client = client_for(framework, healthy.uri)
         try:
@@ -100,6 +102,7 @@ async def test_a_healthy_busy_pool_never_grows_past_max_workers(framework, pool,
             assert pool.peak_threads <= pool.max_workers
         finally:
             client.close()
+            pool.shutdown(wait=False)
 
 
 async def test_the_thread_ceiling_fails_a_call_with_a_clear_error(monkeypatch) -> None:
