@@ -50,7 +50,7 @@ from motorlike._pool import (  # noqa: F401 - the bridge's public names
     deliver_safely,
     deliver_to_future,
 )
-from motorlike._strand import Strand, fork_generation
+from motorlike._strand import Strand
 
 worker_affinity_from_environment = _affinity.worker_affinity_from_environment
 _cpu_reader = _affinity.cpu_reader

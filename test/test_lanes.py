@@ -15,7 +15,7 @@ import asyncio
 import gc
 import threading
 import warnings
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from pymongo.errors import InvalidOperation
