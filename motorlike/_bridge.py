@@ -99,6 +99,18 @@ def client_lane(client: Any) -> Lane:
 _lanes_lock = threading.Lock()
 
 
+def close_lane(lane: Lane) -> None:
+    """``client.close()`` was called: refuse the client's new calls at once,
+    and tell the pool (the first time only)."""
+    with _lanes_lock:
+        if lane.closed:
+            return
+        lane.closed = True
+    pool = _pool
+    if pool is not None:
+        pool.lane_closed(lane)
+
+
 def lane_of(owner: Any) -> Lane | None:
     """The lane of ``owner``'s client; None (the default lane) for objects
     that stand in for motorlike ones without one (mongomock-motor's)."""

@@ -94,11 +94,10 @@ IDLE_TIMEOUT = 30.0
 class _Worker:
     """One thread's parking spot: it sleeps on ``wake`` until handed a job."""
 
-    __slots__ = ("job", "wake", "running", "running_since", "cpu")
+    __slots__ = ("job", "wake", "running", "running_since")
 
     def __init__(self, job: Job) -> None:
         self.job: Job | None = job
-        self.cpu = -1  # the CPU this thread is pinned to, with worker affinity
         self.wake = threading.Lock()
         self.wake.acquire()  # held while there is nothing to do
         # What the watchdog reads, under the pool's lock.
@@ -142,11 +141,19 @@ class WorkerPool:
         self.looks = 0
         self.default_lane = Lane(None, self.lane_cap)
         read_cpu = _affinity.cpu_reader() if _affinity.worker_affinity_from_environment() else None
-        self._read_cpu = read_cpu
+        #: Where callers and workers run (_affinity's P1-P4), or None: off.
+        self.placement = _affinity.Placement(read_cpu) if read_cpu is not None else None
 
     def new_lane(self, client: Any) -> Lane:
         """A lane for the PyMongo ``client``'s calls."""
+        if self.placement is not None:
+            self.placement.client_opened()
         return Lane(client, self.lane_cap)
+
+    def lane_closed(self, lane: Lane) -> None:
+        """``lane``'s client was closed (once per lane)."""
+        if self.placement is not None:
+            self.placement.client_closed()
 
     # -- submitting --------------------------------------------------------
 
@@ -175,9 +182,9 @@ class WorkerPool:
         elif lane.closed and not cleanup:
             lane.check_open()  # raises
         job = Job(loop, waiter, deliver, fn, args, kwargs, lane, strand)
-        read_cpu = self._read_cpu
-        if read_cpu is not None:
-            job.cpu = _affinity.caller_cpu(read_cpu)
+        placement = self.placement
+        if placement is not None and loop is not None:
+            job.cpu = placement.caller_cpu()
         if strand is not None and not strand.add(job):
             return  # it runs when the strand's earlier calls are over
         try:
@@ -254,7 +261,10 @@ class WorkerPool:
         with self._lock:
             self._workers.add(worker)
             self.peak_threads = max(self.peak_threads, self._threads)
+        placement = self.placement
         try:
+            if placement is not None:
+                placement.starting_worker(True)
             _thread.start_new_thread(self._work, (worker,))
         except BaseException:
             with self._lock:
@@ -265,16 +275,21 @@ class WorkerPool:
                 self._mark_ready(job.lane)
                 self._dispatch_to_idle()
             raise
+        finally:
+            if placement is not None:
+                placement.starting_worker(False)
 
     # -- the workers -------------------------------------------------------
 
     def _work(self, me: _Worker) -> None:
         job = me.job
         me.job = None
+        placement = self.placement
+        if placement is not None:
+            placement.worker_started()
         while job is not None:
-            if job.cpu != me.cpu and job.cpu >= 0:
-                me.cpu = job.cpu  # tried once per CPU, whatever the outcome
-                _affinity.pin_this_thread(job.cpu)
+            if job.cpu >= 0 and placement is not None:
+                placement.follow(job.cpu)
             # Read by the watchdog as a hint: the time first, then the job.
             me.running_since = time.monotonic()
             me.running = job
