@@ -6,6 +6,10 @@ disconnect, with replies that are encoded once and reused, so that nearly all
 of the measured time is spent in the client.  It is *not* a database:
 nothing is stored, and every GridFS bucket holds the same canned file.
 
+``--reply-delay-ms D`` sends every reply D ms after it was made (on a
+thread of its own, so replies to different connections overlap): a server
+with latency, where a driver's own cost weighs less.
+
 What it answers (OP_MSG, opcode 2013):
 
 * ``hello`` / ``isMaster`` / ``ismaster``: a standalone server
@@ -82,6 +86,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import datetime
 import os
 import signal
@@ -634,10 +639,10 @@ class WireProtocol(asyncio.Protocol):
         if isinstance(body, list):  # joined with the header: one copy of a large body, not two
             size = sum(len(piece) for piece in body)
             header = _HEADER.pack(16 + 4 + 1 + size, server.next_request_id, response_to, OP_MSG)
-            self.transport.write(b"".join([header, b"\x00\x00\x00\x00\x00", *body]))
+            server.send(self.transport, b"".join([header, b"\x00\x00\x00\x00\x00", *body]))
         else:
             header = _HEADER.pack(16 + 4 + 1 + len(body), server.next_request_id, response_to, OP_MSG)
-            self.transport.write(header + b"\x00\x00\x00\x00\x00" + body)
+            server.send(self.transport, header + b"\x00\x00\x00\x00\x00" + body)
         self.stats.replies += 1
 
     def _handle_msg(self, msg: bytes, length: int, request_id: int) -> None:
@@ -772,15 +777,65 @@ class WireProtocol(asyncio.Protocol):
         server.next_request_id += 1
         prefix = _REPLY_PREFIX.pack(0, 0, 0, 1)
         header = _HEADER.pack(16 + len(prefix) + len(body), server.next_request_id, request_id, OP_REPLY)
-        self.transport.write(header + prefix + body)
+        server.send(self.transport, header + prefix + body)
         self.stats.replies += 1
+
+
+class DelayedReplies:
+    """Sends each reply ``delay`` seconds after it was made: a server (or a
+    network) with latency. A thread sleeps until the oldest reply is due
+    (``time.sleep`` is precise to tens of microseconds, the loop's timers to
+    a millisecond) and hands every due reply to the loop in one callback;
+    the delay is the same for all, so replies keep their order."""
+
+    def __init__(self, loop, delay: float) -> None:
+        self.loop = loop
+        self.delay = delay
+        self.pending = collections.deque()
+        self.ready = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="canned-delay", daemon=True)
+        self.thread.start()
+
+    def send(self, transport, data: bytes) -> None:
+        with self.ready:
+            self.pending.append((time.monotonic() + self.delay, transport, data))
+            if len(self.pending) == 1:
+                self.ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.ready:
+                while not self.pending:
+                    self.ready.wait()
+                due = self.pending[0][0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            now = time.monotonic()
+            batch = []
+            with self.ready:
+                while self.pending and self.pending[0][0] <= now:
+                    batch.append(self.pending.popleft())
+            try:
+                self.loop.call_soon_threadsafe(self._write, batch)
+            except RuntimeError:  # the loop is closed: the server stopped
+                return
+
+    @staticmethod
+    def _write(batch) -> None:
+        for _due, transport, data in batch:
+            if not transport.is_closing():
+                transport.write(data)
 
 
 class CannedWireServer:
     def __init__(
-        self, port: int = 0, max_requests: int = 50_000_000, max_connections: int = 1000, huge_count: int = HUGE_COUNT
+        self, port: int = 0, max_requests: int = 50_000_000, max_connections: int = 1000, huge_count: int = HUGE_COUNT,
+        reply_delay: float = 0.0,
     ) -> None:
         self.port = port
+        self.reply_delay = reply_delay
+        self.delayed = None
         self.max_requests = max_requests
         self.max_connections = max_connections
         self.replies = Replies()
@@ -794,12 +849,20 @@ class CannedWireServer:
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
+        if self.reply_delay > 0:
+            self.delayed = DelayedReplies(loop, self.reply_delay)
         self._stopped = asyncio.Event()
         self._server = await loop.create_server(
             lambda: WireProtocol(self), host=HOST, port=self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def send(self, transport, data: bytes) -> None:
+        if self.delayed is None:
+            transport.write(data)
+        else:
+            self.delayed.send(transport, data)
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -817,7 +880,9 @@ class CannedWireServer:
 
 
 async def _serve(args) -> CannedWireServer:
-    server = CannedWireServer(args.port, args.max_requests, args.max_connections, args.huge_count)
+    server = CannedWireServer(
+        args.port, args.max_requests, args.max_connections, args.huge_count, args.reply_delay_ms / 1000
+    )
     loop = asyncio.get_running_loop()
     port = await server.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -858,7 +923,12 @@ def main(argv=None) -> int:
         "--huge-count", type=int, default=HUGE_COUNT, help="documents a find on `huge` streams (default 1,000,000)"
     )
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr at exit")
+    parser.add_argument(
+        "--reply-delay-ms", type=float, default=0.0, help="send each reply this long after it is made (latency)"
+    )
     args = parser.parse_args(argv)
+    if args.reply_delay_ms < 0:
+        parser.error("--reply-delay-ms must be >= 0")
     if not 0 <= args.port <= 65535:
         parser.error("bad port")
     if not 0 <= args.huge_count <= HUGE_MAX_COUNT:

@@ -168,27 +168,58 @@ class Measured:
     collected inside the block.  The counters are read outside the timed span.
     """
 
-    def __init__(self, collect: bool = False) -> None:
+    def __init__(self, collect: bool = False, barrier=None) -> None:
         self.collect = collect
+        self.barrier = barrier
         self.wall = self.cpu = 0.0
         self.faults = self.voluntary = self.involuntary = 0
+        self.started_at = self.ended_at = 0.0  # time.monotonic(): one clock for all processes
 
     def __enter__(self) -> "Measured":
+        if self.barrier is not None:
+            self.barrier()  # the processes of a multi-process run start together
         if self.collect:
             gc.collect()
         self._switches = context_switches()
         self._faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         self._cpu = time.process_time()
         self._wall = time.perf_counter()
+        self.started_at = time.monotonic()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.wall = time.perf_counter() - self._wall
+        self.ended_at = time.monotonic()
         self.cpu = time.process_time() - self._cpu
         self.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - self._faults
         voluntary, involuntary = context_switches()
         self.voluntary = voluntary - self._switches[0]
         self.involuntary = involuntary - self._switches[1]
+
+
+def file_barrier(directory: str, index: int, poll: float = 0.001):
+    """A barrier across processes: each says it is ready with a file, then
+    waits for the parent's ``go`` file (``release_barrier``)."""
+
+    def wait() -> None:
+        open(os.path.join(directory, "ready-%d" % index), "w").close()
+        go = os.path.join(directory, "go")
+        while not os.path.exists(go):
+            time.sleep(poll)
+
+    return wait
+
+
+def release_barrier(directory: str, count: int, procs, timeout: float = 300.0) -> bool:
+    """Wait until ``count`` processes are ready, then let them go; False if
+    one of ``procs`` ended first or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while sum(1 for name in os.listdir(directory) if name.startswith("ready-")) < count:
+        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    open(os.path.join(directory, "go"), "w").close()
+    return True
 
 
 def maxrss_kib() -> int:

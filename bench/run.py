@@ -138,6 +138,13 @@ SIZES = {
 # ---------------------------------------------------------------------------
 
 
+def _barrier(spec: dict):
+    """With ``--processes``: wait for the other processes before timing."""
+    if "barrier_dir" not in spec:
+        return None
+    return harness.file_barrier(spec["barrier_dir"], spec["index"])
+
+
 def _doc(i: int) -> dict:
     return {"i": i, "name": "bench", "tags": ["a", "b"], "value": i * 0.5}
 
@@ -150,7 +157,7 @@ async def _async_workload(client_cls, bucket_cls, spec) -> dict:
     fresh = spec["fresh_collections"]
     client = client_cls(spec["uri"], serverSelectionTimeoutMS=20000)
     db = client[DB_NAME]
-    timer = Measured(collect=True)
+    timer = Measured(collect=True, barrier=_barrier(spec))
     units = 0
     to_drop = []
     try:
@@ -262,7 +269,8 @@ async def _async_workload(client_cls, bucket_cls, spec) -> dict:
                 except Exception:
                     pass
         await harness.maybe_await(client.close())
-    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units}
+    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units, "started_at": timer.started_at,
+            "ended_at": timer.ended_at}
 
 
 def _sync_workload(client_cls, bucket_cls, spec) -> dict:
@@ -273,7 +281,7 @@ def _sync_workload(client_cls, bucket_cls, spec) -> dict:
     fresh = spec["fresh_collections"]
     client = client_cls(spec["uri"], serverSelectionTimeoutMS=20000)
     db = client[DB_NAME]
-    timer = Measured(collect=True)
+    timer = Measured(collect=True, barrier=_barrier(spec))
     units = 0
     to_drop = []
     try:
@@ -381,7 +389,8 @@ def _sync_workload(client_cls, bucket_cls, spec) -> dict:
                 except Exception:
                     pass
         client.close()
-    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units}
+    return {"seconds": timer.wall, "cpu": timer.cpu, "units": units, "started_at": timer.started_at,
+            "ended_at": timer.ended_at}
 
 
 def worker_main(spec: dict) -> dict:
@@ -424,6 +433,54 @@ def probe_main(driver: str) -> dict:
 # ---------------------------------------------------------------------------
 # parent side
 # ---------------------------------------------------------------------------
+
+
+def _per_cpu_busy():
+    try:
+        with open("/proc/stat") as f:
+            lines = [line.split() for line in f if line.startswith("cpu") and not line.startswith("cpu ")]
+    except OSError:
+        return {}
+    out = {}
+    for fields in lines:
+        values = [int(v) for v in fields[1:9]]
+        idle = values[3] + values[4]
+        out[fields[0]] = (sum(values) - idle, sum(values))
+    return out
+
+
+def run_processes(spec: dict, count: int, timeout: float) -> dict:
+    """``count`` workers of one driver and workload at once, started together
+    (a file barrier after their warm-up); their units over the span from the
+    first start to the last end, and how busy each CPU was meanwhile."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-barrier-") as barrier_dir:
+        procs = []
+        for index in range(count):
+            one = dict(spec, barrier_dir=barrier_dir, index=index, tag="%s_p%d" % (spec["tag"], index))
+            procs.append(harness.start_worker(__file__, ["--worker", json.dumps(one)]))
+        released = harness.release_barrier(barrier_dir, count, procs, timeout)
+        before = _per_cpu_busy()
+        results = [harness.collect(proc, timeout) for proc in procs]
+        after = _per_cpu_busy()
+    failed = [r for r in results if not r.get("ok")]
+    if failed or not released:
+        return dict(failed[0] if failed else {"ok": False, "error": "a process did not reach the start"},
+                    driver=spec["driver"], workload=spec["workload"])
+    units = sum(r["units"] for r in results)
+    span = max(r["ended_at"] for r in results) - min(r["started_at"] for r in results)
+    cpu = sum(r["cpu"] for r in results)
+    busy = {name: round((after[name][0] - before[name][0]) / max(1, after[name][1] - before[name][1]), 2)
+            for name in after if name in before}
+    return {
+        "ok": True, "driver": spec["driver"], "workload": spec["workload"], "version": results[0].get("version"),
+        "affinity": results[0].get("affinity"), "units": units, "seconds": span, "cpu": cpu,
+        "rate": units / span if span > 0 else 0.0, "cpu_per_unit_us": cpu / units * 1e6 if units else 0.0,
+        "maxrss_kib": max(r["maxrss_kib"] for r in results), "rss_base_kib": max(r["rss_base_kib"] for r in results),
+        "processes": count, "cpu_busy": busy,
+        "process_rates": [round(r["rate"]) for r in results],
+    }
 
 
 def probe_drivers(drivers) -> dict:
@@ -754,6 +811,11 @@ def main(argv=None) -> int:
                         help="comma-separated subset (default: all; with --quick, all but the GridFS _busy ones)")
     parser.add_argument("--out", default=None, help="directory for benchmarks.md/.json/.png (default: doc/)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--reply-delay-ms", type=float, default=0.0,
+                        help="canned server: send each reply this long after it is made (e.g. 0.2)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run N processes of each driver at once against the one server; "
+                             "rate = their units / (last end - first start)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -775,6 +837,10 @@ def main(argv=None) -> int:
     for w in workloads:
         if w not in WORKLOADS:
             parser.error("unknown workload %r" % w)
+    if args.processes < 1:
+        parser.error("--processes must be >= 1")
+    if args.reply_delay_ms and args.server != "canned":
+        parser.error("--reply-delay-ms is for the canned server")
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 7)
     if repeat < 1:
         parser.error("--repeat must be >= 1")
@@ -824,7 +890,7 @@ def main(argv=None) -> int:
     if kind == "canned":
         from bench.canned_server import CannedServer
 
-        server_cm = CannedServer()
+        server_cm = CannedServer(extra_args=["--reply-delay-ms", str(args.reply_delay_ms)])
     elif kind == "mongoeco":
         try:
             from motorlike.testserver import server_uri  # written separately; imported lazily
@@ -839,7 +905,8 @@ def main(argv=None) -> int:
             server = server_cm.__enter__()
             uri = server.uri
             server_aff = sorted(os.sched_getaffinity(server.pid))
-            server_desc = "bench/canned_server.py (pid %d, pre-encoded replies)" % server.pid
+            server_desc = "bench/canned_server.py (pid %d, pre-encoded replies%s)" % (
+                server.pid, ", each sent %g ms late" % args.reply_delay_ms if args.reply_delay_ms else "")
         elif kind == "mongoeco":
             try:
                 uri = server_cm.__enter__()
@@ -887,7 +954,10 @@ def main(argv=None) -> int:
                         "fresh_collections": fresh,
                         "drop_after": drop_after,
                     }
-                    res = harness.run_worker(__file__, ["--worker", json.dumps(spec)], timeout)
+                    if args.processes > 1:
+                        res = run_processes(spec, args.processes, timeout)
+                    else:
+                        res = harness.run_worker(__file__, ["--worker", json.dumps(spec)], timeout)
                     res.setdefault("driver", d)
                     res.setdefault("workload", w)
                     res["rep"] = rep
@@ -895,6 +965,8 @@ def main(argv=None) -> int:
                     if res.get("ok"):
                         if sorted(res.get("affinity", [])) != client_aff:
                             notes.append("worker %s/%s ran on CPUs %s" % (d, w, res.get("affinity")))
+                        if "cpu_busy" in res:
+                            notes.append("CPUs busy during %s/%s x%d: %s" % (d, w, args.processes, res["cpu_busy"]))
                         msg = "%s %s/s  cpu %.2f us/%s  rss %.1f MiB" % (
                             _fmt_rate(res["rate"]),
                             WORKLOADS[w][1],
@@ -912,8 +984,13 @@ def main(argv=None) -> int:
             print(server_cm.stderr_text.strip())
 
     foreign = _foreign_load(cpu_start, _cpu_snapshot())
-    label = "%s-%s%s" % (kind if kind != "uri" else "server", "pinned" if args.pin else "unpinned",
-                         "-quick" if args.quick else "")
+    label = "%s%s-%s%s%s" % (
+        kind if kind != "uri" else "server",
+        "-delay%gms" % args.reply_delay_ms if args.reply_delay_ms else "",
+        "pinned" if args.pin else "unpinned",
+        "-x%dprocesses" % args.processes if args.processes > 1 else "",
+        "-quick" if args.quick else "",
+    )
     meta = {
         "date": harness.now(),
         "os": harness.os_name(),

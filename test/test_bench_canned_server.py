@@ -24,9 +24,9 @@ SERVER = os.path.join(ROOT, "bench", "canned_server.py")
 RUN = os.path.join(ROOT, "bench", "run.py")
 
 
-def _start_server():
+def _start_server(*extra):
     proc = subprocess.Popen(
-        [sys.executable, SERVER, "--port", "0", "--max-seconds", "300"],
+        [sys.executable, SERVER, "--port", "0", "--max-seconds", "300", *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -360,7 +360,6 @@ def test_stops_by_itself_after_max_requests():
 
 @pytest.mark.slow
 def test_run_quick_smoke(tmp_path):
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, RUN, "--quick", "--server", "canned", "--out", str(tmp_path)],
         capture_output=True,
@@ -378,4 +377,37 @@ def test_run_quick_smoke(tmp_path):
         fields = line.split()
         if line.startswith("rep ") and fields[3] in ("pymongo", "motor", "pymongo_async"):
             assert "FAILED" not in line, line
-    assert time.monotonic() - started < 120
+
+
+def test_reply_delay_keeps_order_and_is_never_early():
+    """--reply-delay-ms: each reply leaves the server no sooner than the
+    delay after its request (a lower bound holds on any machine), in order."""
+    proc, port = _start_server("--reply-delay-ms", "50")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sent = {}
+            for request_id in (1, 2, 3):
+                sent[request_id] = time.monotonic()
+                sock.sendall(_op_msg(request_id, {"ping": 1, "$db": "admin"}))
+            for request_id in (1, 2, 3):
+                _rid, response_to, opcode, body = _recv_message(sock)
+                assert (response_to, opcode) == (request_id, 2013)
+                assert time.monotonic() - sent[request_id] >= 0.05
+                assert bson.decode(body[5:])["ok"] == 1
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.slow
+def test_run_several_processes_at_once(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, RUN, "--quick", "--processes", "2", "--reply-delay-ms", "0.2", "--drivers",
+         "pymongo,motorlike", "--workloads", "find_one", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rep_lines = [line for line in proc.stdout.splitlines() if line.startswith("rep ")]
+    assert len(rep_lines) == 2 and not any("FAILED" in line for line in rep_lines), rep_lines
+    assert "CPUs busy during motorlike/find_one x2" in proc.stdout
+    assert "## canned-delay0.2ms-unpinned-x2processes-quick" in (tmp_path / "benchmarks.md").read_text()
