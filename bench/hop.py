@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.canned_server import CannedServer  # noqa: E402
 
-VARIANTS = ("plain", "inbox", "affinity", "one_cpu", "pymongo", "pymongo_async")
+VARIANTS = ("inbox", "workers", "affinity", "pymongo", "pymongo_async")
 WORKLOADS = {"find_one": 3000, "concurrent_find_one": 40}  # operations / rounds of 100
 
 
@@ -129,9 +129,7 @@ def main() -> None:
             for workload in WORKLOADS:
                 for variant in order:
                     env = dict(os.environ)
-                    env.pop("MOTORLIKE_WORKER_AFFINITY", None)
-                    if variant == "affinity":
-                        env["MOTORLIKE_WORKER_AFFINITY"] = "1"
+                    env["MOTORLIKE_WORKER_AFFINITY"] = {"affinity": "1", "workers": "workers"}.get(variant, "0")
                     command = [sys.executable, __file__, "--worker", variant, workload, str(server.port)]
                     output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=True)
                     results[(variant, workload)].append(json.loads(output.stdout.strip().splitlines()[-1]))

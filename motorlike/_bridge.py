@@ -52,8 +52,7 @@ from motorlike._pool import (  # noqa: F401 - the bridge's public names
 )
 from motorlike._strand import Strand
 
-worker_affinity_from_environment = _affinity.worker_affinity_from_environment
-_cpu_reader = _affinity.cpu_reader
+placement_mode_from_environment = _affinity.placement_mode_from_environment
 
 
 def _positive_int_from_environment(names: tuple[str, ...], default: int) -> int:
@@ -97,18 +96,6 @@ def client_lane(client: Any) -> Lane:
 
 
 _lanes_lock = threading.Lock()
-
-
-def close_lane(lane: Lane) -> None:
-    """``client.close()`` was called: refuse the client's new calls at once,
-    and tell the pool (the first time only)."""
-    with _lanes_lock:
-        if lane.closed:
-            return
-        lane.closed = True
-    pool = _pool
-    if pool is not None:
-        pool.lane_closed(lane)
 
 
 def lane_of(owner: Any) -> Lane | None:

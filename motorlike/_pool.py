@@ -140,20 +140,14 @@ class WorkerPool:
         #: How many times the watchdog looked (tests wait on it).
         self.looks = 0
         self.default_lane = Lane(None, self.lane_cap)
-        read_cpu = _affinity.cpu_reader() if _affinity.worker_affinity_from_environment() else None
-        #: Where callers and workers run (_affinity's P1-P4), or None: off.
-        self.placement = _affinity.Placement(read_cpu) if read_cpu is not None else None
+        mode = _affinity.placement_mode_from_environment()
+        read_cpu = _affinity.cpu_reader() if mode != "off" else None
+        #: Where workers (and, in ``loop`` mode, callers) run: _affinity; None: off.
+        self.placement = _affinity.Placement(read_cpu, mode == "loop") if read_cpu is not None else None
 
     def new_lane(self, client: Any) -> Lane:
         """A lane for the PyMongo ``client``'s calls."""
-        if self.placement is not None:
-            self.placement.client_opened()
         return Lane(client, self.lane_cap)
-
-    def lane_closed(self, lane: Lane) -> None:
-        """``lane``'s client was closed (once per lane)."""
-        if self.placement is not None:
-            self.placement.client_closed()
 
     # -- submitting --------------------------------------------------------
 
@@ -184,7 +178,8 @@ class WorkerPool:
         job = Job(loop, waiter, deliver, fn, args, kwargs, lane, strand)
         placement = self.placement
         if placement is not None and loop is not None:
-            job.cpu = placement.caller_cpu()
+            # W1: read without the lock; a hint of whether the loop is busy.
+            job.cpu = placement.caller_cpu(lane.running > 0)
         if strand is not None and not strand.add(job):
             return  # it runs when the strand's earlier calls are over
         try:
@@ -293,7 +288,12 @@ class WorkerPool:
             # Read by the watchdog as a hint: the time first, then the job.
             me.running_since = time.monotonic()
             me.running = job
-            outcome = _execute(job)
+            if placement is None:
+                outcome = _execute(job)
+            else:
+                threads_before = placement.threads_before_a_job()
+                outcome = _execute(job)
+                placement.after_a_job(threads_before)
             # The strand's next call is taken before this one's outcome is
             # delivered: its caller then finds the strand as it left it.
             follow_up = job.strand.next_after(job) if job.strand is not None else None
@@ -303,6 +303,8 @@ class WorkerPool:
                 del outcome
             if job is _PARKED:
                 job = self._wait_for_job(me)
+        if placement is not None:
+            placement.worker_ending()
 
     def _finish(self, me: _Worker, done: Job, follow_up: Job | None) -> Any:
         """This worker's next job (``follow_up`` if its lane has room), or _PARKED."""

@@ -40,7 +40,7 @@ import warnings
 from typing import Any, Callable, TypeVar
 
 from motorlike import _bridge, _docstrings, _pymongo_members
-from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, close_lane, deliver_to_future
+from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
 from motorlike._extension import MotorBackReference, framework_optional, takes_framework
 
 # PyMongo class -> declaration class that wraps it (see wraps_pymongo).
@@ -546,7 +546,7 @@ class BackgroundMethod(MotorAttributeFactory):
             if closes_client:
                 lane = self._lane()
                 if lane is not None:
-                    close_lane(lane)
+                    lane.closed = True
             strand = self._strand if serialized else None
             return BackgroundCall(method, *args, strand=strand, framework=framework, wait_at_exit=closes_client)
 

@@ -1,9 +1,9 @@
-"""Worker placement (motorlike/_affinity.py, rules P1-P4): a loop's thread
-and its workers on one CPU, and nothing motorlike did not create left with a
-changed CPU mask."""
+"""Worker placement (motorlike/_affinity.py, W1-W3): the workers of a busy
+loop run on its CPU; the application's threads and processes keep theirs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +16,7 @@ import pytest
 from motorlike import _affinity, _bridge
 
 ORIGINAL = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_placement = pytest.mark.skipif(
     not _affinity.placement_supported(),
     reason="needs Linux's sched_setaffinity, glibc's sched_getcpu and two usable CPUs",
@@ -25,19 +26,20 @@ needs_placement = pytest.mark.skipif(
 # -- the setting ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["", "1", "yes", "on"])
-def test_on_by_default_where_supported(monkeypatch, raw) -> None:
+@pytest.mark.parametrize(
+    "raw, mode", [("", "workers"), ("workers", "workers"), ("1", "loop"), ("loop", "loop"), ("0", "off"), ("off", "off")]
+)
+def test_modes(monkeypatch, raw, mode) -> None:
     monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", raw)
-    assert _bridge.worker_affinity_from_environment() is _affinity.placement_supported()
-
-
-@pytest.mark.parametrize("raw", ["0", "off", "no", "false"])
-def test_turned_off(monkeypatch, raw) -> None:
-    monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", raw)
-    assert _bridge.worker_affinity_from_environment() is False
+    expected = mode if _affinity.placement_supported() else "off"
+    assert _bridge.placement_mode_from_environment() == expected
     pool = _bridge.WorkerPool(1)
-    assert pool.placement is None
-    pool.shutdown()
+    try:
+        assert (pool.placement is None) == (expected == "off")
+        if pool.placement is not None:
+            assert pool.placement.pin_callers == (expected == "loop")
+    finally:
+        pool.shutdown()
 
 
 def test_bad_setting_raises(monkeypatch) -> None:
@@ -46,60 +48,7 @@ def test_bad_setting_raises(monkeypatch) -> None:
         _bridge.WorkerPool(1)
 
 
-# -- P2 as a pure function ---------------------------------------------------------------
-
-
-def _stat(**shares: float) -> tuple[dict, dict]:
-    """before/after cpu_times over 100 ticks per CPU; cpu0=0.9 means 90 busy."""
-    before = {int(name[3:]): (0, 0) for name in shares}
-    after = {int(name[3:]): (round(share * 100), 100) for name, share in shares.items()}
-    return before, after
-
-
-CPUS = frozenset({0, 1})
-
-
-def test_a_saturated_cpu_shared_with_another_process_is_left_for_an_idle_one() -> None:
-    before, after = _stat(cpu0=1.0, cpu1=0.1)
-    assert _affinity.choose_cpu(0, CPUS, before, after, own_share=0.5, coin=True) == 1
-    # The coin: two processes that see the same picture do not both move.
-    assert _affinity.choose_cpu(0, CPUS, before, after, own_share=0.5, coin=False) == 0
-
-
-@pytest.mark.parametrize(
-    "cpu0, cpu1, own",
-    [
-        (0.6, 0.0, 0.1),  # not saturated
-        (1.0, 0.0, 0.9),  # saturated by this process alone: the GIL's turn-taking, no one to leave
-        (1.0, 0.8, 0.5),  # the other CPU is busy too
-    ],
-)
-def test_stays(cpu0, cpu1, own) -> None:
-    before, after = _stat(cpu0=cpu0, cpu1=cpu1)
-    assert _affinity.choose_cpu(0, CPUS, before, after, own_share=own, coin=True) == 0
-
-
-def test_goes_to_the_idlest_allowed_cpu() -> None:
-    before, after = _stat(cpu0=1.0, cpu1=0.5, cpu2=0.2, cpu3=0.0)
-    allowed = frozenset({0, 1, 2})  # cpu3 is idle, but not allowed (a cpuset)
-    assert _affinity.choose_cpu(0, allowed, before, after, own_share=0.3, coin=True) == 2
-
-
-def test_no_data_no_move() -> None:
-    assert _affinity.choose_cpu(0, CPUS, {}, {}, own_share=0.0, coin=True) == 0
-    before, after = _stat(cpu0=1.0, cpu1=0.0)
-    assert _affinity.choose_cpu(0, CPUS, before, before, own_share=0.0, coin=True) == 0  # no time passed
-
-
-def test_cpu_times_reads_every_cpu() -> None:
-    if not os.path.exists("/proc/stat"):
-        pytest.skip("needs /proc/stat")
-    times = _affinity.cpu_times()
-    assert set(times) >= ORIGINAL
-    assert all(0 <= busy <= total for busy, total in times.values())
-
-
-# -- P1, P3, P4 on a pool ------------------------------------------------------------
+# -- on a pool ----------------------------------------------------------------------------
 
 
 class _Waiter:
@@ -117,225 +66,340 @@ class _Loop:
         callback(*args)
 
 
-class _Calls:
-    """Submit calls to a pool from a caller thread; results in order."""
+class _Client:
+    """A pool and one client's lane; calls made from the calling thread."""
 
-    def __init__(self, pool: _bridge.WorkerPool) -> None:
-        self.pool = pool
-        self.results: list = []
-        self.done = threading.Semaphore(0)
-
-    def _deliver(self, _waiter: Any, result: Any, error: BaseException | None) -> None:
-        self.results.append(error or result)
-        self.done.release()
+    def __init__(self, mode: str, monkeypatch: Any, max_workers: int = 4) -> None:
+        monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", mode)
+        self.pool = _bridge.WorkerPool(max_workers)
+        self.lane = self.pool.new_lane(None)
+        self.blocker = threading.Event()
+        self.blocking = threading.Event()
 
     def call(self, fn: Any, *args: Any) -> Any:
-        self.pool.submit(_Loop(), _Waiter(), fn, args, {}, self._deliver)
-        assert self.done.acquire(timeout=30)
-        return self.results[-1]
+        done = threading.Event()
+        box: list = []
+
+        def deliver(_waiter: Any, result: Any, error: BaseException | None) -> None:
+            box.append(error or result)
+            done.set()
+
+        self.pool.submit(_Loop(), _Waiter(), fn, args, {}, deliver, lane=self.lane)
+        assert done.wait(60)
+        return box[0]
+
+    def hold_one_call(self) -> None:
+        """Keep one call of the lane running: the next calls are made while it is busy (W1)."""
+        def block() -> None:
+            self.blocking.set()
+            self.blocker.wait()
+
+        self.pool.submit(None, _Waiter(), block, (), {}, lambda *_: None, lane=self.lane)
+        assert self.blocking.wait(60)
+
+    def close(self) -> None:
+        self.blocker.set()
+        self.pool.shutdown()
 
 
-def _in_thread(fn: Any) -> Any:
+@pytest.fixture
+def client_from_cpu(monkeypatch):
+    """(client, cpu): calls made from a thread the test pinned to ``cpu`` (as
+    the kernel might have placed a loop), while another call of the client
+    runs: W1 applies."""
+    made: list[_Client] = []
+    cpu = sorted(ORIGINAL)[-1] if ORIGINAL else 0
+
+    def make(mode: str = "workers", max_workers: int = 4) -> _Client:
+        client = _Client(mode, monkeypatch, max_workers)
+        made.append(client)
+        return client
+
+    yield make, cpu
+    for client in made:
+        client.close()
+
+
+def _on_thread_pinned_to(cpu: int, fn: Any) -> Any:
     box: list = []
-    thread = threading.Thread(target=lambda: box.append(fn()))
+
+    def run() -> None:
+        os.sched_setaffinity(0, {cpu})
+        box.append(fn())
+
+    thread = threading.Thread(target=run)
     thread.start()
     thread.join()
     return box[0]
 
 
 @needs_placement
-def test_a_caller_is_pinned_where_it_is_and_its_calls_run_there() -> None:
-    pool = _bridge.WorkerPool(2)
-    calls = _Calls(pool)
-    try:
-        def caller() -> tuple:
-            on_worker = calls.call(os.sched_getaffinity, 0)
-            return frozenset(os.sched_getaffinity(0)), on_worker
+def test_a_busy_clients_calls_run_on_their_callers_cpu(client_from_cpu) -> None:
+    make, cpu = client_from_cpu
+    client = make(max_workers=1)
+    client.hold_one_call()  # on the one worker, started from this (unpinned) thread
+    done = threading.Event()
+    box: list = []
 
-        mine, on_worker = _in_thread(caller)
-        assert len(mine) == 1 and on_worker == mine
-    finally:
-        pool.shutdown()
+    def deliver(_waiter: Any, result: Any, error: BaseException | None) -> None:
+        box.append(error or result)
+        done.set()
+
+    # Made while the client is busy, from a loop the kernel put on ``cpu``:
+    # it waits for the one worker, which then moves to that CPU.
+    _on_thread_pinned_to(
+        cpu, lambda: client.pool.submit(_Loop(), _Waiter(), os.sched_getaffinity, (0,), {}, deliver, lane=client.lane)
+    )
+    client.blocker.set()
+    assert done.wait(60)
+    assert box == [{cpu}]
 
 
 @needs_placement
-def test_calls_without_a_loop_pin_nothing() -> None:
-    pool = _bridge.WorkerPool(1)
-    seen: list = []
-    done = threading.Semaphore(0)
+def test_a_lone_call_carries_no_cpu(client_from_cpu) -> None:
+    make, _cpu = client_from_cpu
+    client = make()
+    placement = client.pool.placement
+    assert placement.caller_cpu(busy=False) == -1
+    assert placement.caller_cpu(busy=True) in ORIGINAL
+    # Nothing of the client runs: its worker keeps the process's CPUs.
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(client.call(os.sched_getaffinity, 0)))
+    thread.start()
+    thread.join()
+    assert box == [ORIGINAL]
+
+
+@needs_placement
+def test_the_callers_thread_is_never_pinned(monkeypatch) -> None:
+    """W2: an event loop's thread keeps its mask, busy or not."""
+    client = _Client("workers", monkeypatch)
     try:
-        def caller() -> frozenset:
-            pool.submit(None, _Waiter(), os.sched_getaffinity, (0,), {},
-                        lambda _w, result, _e: (seen.append(result), done.release()))
+        client.hold_one_call()
+
+        def calls() -> frozenset:
+            for _ in range(20):
+                client.call(int)
             return frozenset(os.sched_getaffinity(0))
 
-        assert _in_thread(caller) == ORIGINAL
-        assert done.acquire(timeout=30)
-        assert seen == [set(ORIGINAL)]
+        thread_masks: list = []
+        thread = threading.Thread(target=lambda: thread_masks.append(calls()))
+        thread.start()
+        thread.join()
+        assert thread_masks == [ORIGINAL]
     finally:
-        pool.shutdown()
+        client.close()
 
 
 @needs_placement
-@pytest.mark.parametrize("started_on", ["caller", "worker"])
-def test_a_thread_started_by_a_pinned_thread_gets_the_original_mask(started_on) -> None:
-    """P3: PyMongo's monitors are started on a worker, asyncio.to_thread's
-    threads on the loop's thread; neither may keep a one-CPU mask."""
-    pool = _bridge.WorkerPool(2)
-    calls = _Calls(pool)
-    release = threading.Event()
-    started: list[threading.Thread] = []
+def test_loop_mode_pins_the_caller_too(client_from_cpu) -> None:
+    make, _cpu = client_from_cpu
+    client = make("loop")
 
-    def start_thread() -> int:
-        thread = threading.Thread(target=release.wait)
-        thread.start()
-        started.append(thread)
-        return thread.native_id
+    def caller() -> tuple:
+        on_worker = client.call(os.sched_getaffinity, 0)
+        return frozenset(os.sched_getaffinity(0)), on_worker
 
-    try:
-        def caller() -> frozenset:
-            calls.call(int)  # pinned now
-            if started_on == "caller":
-                start_thread()
-            else:
-                calls.call(start_thread)
-            calls.call(int)  # the next call looks at new threads
-            return frozenset(os.sched_getaffinity(started[0].native_id))
-
-        assert _in_thread(caller) == ORIGINAL
-    finally:
-        release.set()
-        for thread in started:
-            thread.join()
-        pool.shutdown()
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(caller()))
+    thread.start()
+    thread.join()
+    mine, on_worker = box[0]
+    assert len(mine) == 1 and on_worker == mine
 
 
 _CHILD_MASK = "import os; print(sorted(os.sched_getaffinity(0)))"
 
 
-@needs_placement
-def test_a_process_started_by_a_pinned_thread_gets_the_original_mask() -> None:
-    pool = _bridge.WorkerPool(2)
-    calls = _Calls(pool)
-    try:
-        def caller() -> tuple:
-            calls.call(int)
-            pinned = frozenset(os.sched_getaffinity(0))
-            from_caller = subprocess.run([sys.executable, "-c", _CHILD_MASK], capture_output=True, text=True).stdout
-            from_worker = calls.call(
-                lambda: subprocess.run([sys.executable, "-c", _CHILD_MASK], capture_output=True, text=True).stdout
-            )
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: report and leave at once
-                os.write(write, repr(sorted(os.sched_getaffinity(0))).encode())
-                os._exit(0)
-            os.close(write)
-            from_fork = os.read(read, 1000).decode()
-            os.close(read)
-            os.waitpid(pid, 0)
-            calls.call(int)  # pinned again at its next call
-            return pinned, from_caller, from_worker, from_fork, frozenset(os.sched_getaffinity(0))
-
-        pinned, from_caller, from_worker, from_fork, again = _in_thread(caller)
-        assert len(pinned) == 1
-        expected = repr(sorted(ORIGINAL))
-        assert (from_caller.strip(), from_worker.strip(), from_fork) == (expected, expected, expected)
-        assert again == pinned
-    finally:
-        pool.shutdown()
+def _masks_of_children() -> dict:
+    """Run on a pinned worker: the masks a subprocess, a forked child and a
+    new thread see as their first act, and the worker's own mask."""
+    report = {"worker": sorted(os.sched_getaffinity(0))}
+    report["subprocess"] = subprocess.run(
+        [sys.executable, "-c", _CHILD_MASK], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once
+        os.write(write, repr(sorted(os.sched_getaffinity(0))).encode())
+        os._exit(0)
+    os.close(write)
+    report["fork"] = os.read(read, 1000).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    return report
 
 
 @needs_placement
-def test_closing_the_last_client_unpins_its_callers() -> None:
-    """P4, for a caller thread still alive and another one's close."""
-    pool = _bridge.WorkerPool(2)
-    calls = _Calls(pool)
-    first, second = pool.new_lane(None), pool.new_lane(None)
-    pinned = threading.Event()
+@pytest.mark.parametrize("mode", ["workers", "loop"])
+def test_processes_started_by_a_pinned_thread_get_the_original_mask(client_from_cpu, mode) -> None:
+    """W3, for processes: PyMongo's mongocryptd, a user's callback."""
+    make, cpu = client_from_cpu
+    client = make(mode)
+    client.hold_one_call()
+    report = _on_thread_pinned_to(cpu, lambda: client.call(_masks_of_children))
+    assert report["worker"] == [cpu]  # it was pinned when it started them
+    assert (report["subprocess"], report["fork"]) == (repr(sorted(ORIGINAL)), repr(sorted(ORIGINAL)))
+
+
+@needs_placement
+def test_threads_started_by_a_pinned_worker_get_the_original_mask(client_from_cpu) -> None:
+    """W3, for threads (PyMongo's monitors start on a worker at a client's
+    first call): by the time the call's outcome is delivered."""
+    make, cpu = client_from_cpu
+    client = make()
+    client.hold_one_call()
     release = threading.Event()
-    try:
-        def loop_thread() -> None:
-            calls.call(int)
-            pinned.set()
-            release.wait()
+    masks: list = []
+    started: list[threading.Thread] = []
 
-        thread = threading.Thread(target=loop_thread)
+    def start_a_thread() -> int:
+        thread = threading.Thread(target=lambda: (release.wait(), masks.append(os.sched_getaffinity(0))))
         thread.start()
-        assert pinned.wait(30)
-        assert len(os.sched_getaffinity(thread.native_id)) == 1
-        pool.lane_closed(first)
-        assert len(os.sched_getaffinity(thread.native_id)) == 1  # a client is still open
-        pool.lane_closed(second)
-        assert frozenset(os.sched_getaffinity(thread.native_id)) == ORIGINAL
-        release.set()
-        thread.join()
+        started.append(thread)
+        return thread.native_id
+
+    try:
+        tid = _on_thread_pinned_to(cpu, lambda: client.call(start_a_thread))
+        assert frozenset(os.sched_getaffinity(tid)) == ORIGINAL
     finally:
         release.set()
-        pool.shutdown()
+        for thread in started:
+            thread.join(60)
+    assert [frozenset(mask) for mask in masks] == [ORIGINAL]  # what the thread itself saw afterwards
+
+
+@needs_placement
+def test_an_application_thread_pinned_on_purpose_is_left_alone(client_from_cpu) -> None:
+    make, cpu = client_from_cpu
+    client = make()
+    client.hold_one_call()
+    release = threading.Event()
+    ready = threading.Event()
+
+    def pinned_on_purpose() -> None:
+        os.sched_setaffinity(0, {cpu})
+        ready.set()
+        release.wait()
+
+    own = threading.Thread(target=pinned_on_purpose)
+    own.start()
+    try:
+        assert ready.wait(60)
+        # A job on the same CPU starts a thread (alive when the job ends):
+        # the application's own thread is not "repaired".
+        started: list[threading.Thread] = []
+
+        def start_a_thread() -> None:
+            started.append(threading.Thread(target=release.wait))
+            started[-1].start()
+
+        _on_thread_pinned_to(cpu, lambda: client.call(start_a_thread))
+        assert client.pool.placement.repairs == 1  # the job's thread
+        assert os.sched_getaffinity(own.native_id) == {cpu}
+    finally:
+        release.set()
+        own.join()
+        for thread in started:
+            thread.join(60)
+
+
+@needs_placement
+def test_a_forked_child_starts_unpinned() -> None:
+    pin = _affinity._local.pin = _affinity._Pin(ORIGINAL)
+    pin.cpu, pin.pinned = 0, True
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child = _affinity._local.pin
+            os.write(write, repr((child.pinned, child.cpu)).encode())
+            os._exit(0)
+        os.close(write)
+        assert os.read(read, 100).decode() == "(False, -1)"
+        os.close(read)
+        os.waitpid(pid, 0)
+    finally:
+        del _affinity._local.pin
+
+
+def test_the_audit_hook_never_raises(monkeypatch) -> None:
+    """A failure inside it would fail the application's subprocess or thread start."""
+    class Broken:
+        @property
+        def pinned(self) -> bool:
+            raise RuntimeError("broken")
+
+    monkeypatch.setattr(_affinity._local, "pin", Broken(), raising=False)
+    _affinity._unpin_before_a_start("subprocess.Popen", ())
 
 
 # -- a user's program -------------------------------------------------------------------
 
 _PROGRAM = textwrap.dedent(
     """
-    import asyncio, concurrent.futures, json, os, subprocess, sys, threading
+    import asyncio, concurrent.futures, json, multiprocessing, os, subprocess, sys, threading
     from motorlike import _bridge
     from motorlike.motor_asyncio import AsyncIOMotorClient
 
     def mask(tid=0):
         return sorted(os.sched_getaffinity(tid))
 
-    def child_mask():
-        return subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
-                              capture_output=True, text=True).stdout.strip()
-
     async def main():
         client = AsyncIOMotorClient(sys.argv[1], serverSelectionTimeoutMS=20000)
-        await client.admin.command("ping")
-        for _ in range(200):
-            await client.motorlike_test.placement.find_one()
-        report = {"loop_while_used": mask()}
+        collection = client.motorlike_test.placement
+        await collection.insert_one({"_id": 1})
+        loop_masks = []
+        for _ in range(10):
+            await asyncio.gather(*[collection.find_one({"_id": 1}) for _ in range(50)])
+            loop_masks.append(mask())
+        report = {"loop_while_busy": sorted({str(m) for m in loop_masks})}
         report["to_thread"] = await asyncio.to_thread(mask)
-        with concurrent.futures.ProcessPoolExecutor(1) as processes:
-            report["process_pool"] = await asyncio.get_running_loop().run_in_executor(processes, mask)
-        report["subprocess"] = child_mask()
-        await client.motorlike_test.placement.find_one()
+        for method in ("fork", "spawn", "forkserver"):
+            context = multiprocessing.get_context(method)
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as processes:
+                report[method] = await asyncio.get_running_loop().run_in_executor(processes, mask)
+        report["subprocess"] = subprocess.run(
+            [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+            capture_output=True, text=True).stdout.strip()
+        report["cpu_count_on_loop"] = len(os.sched_getaffinity(0))
+        await collection.drop()
         client.close()
         return report
 
-    report = asyncio.run(main())
-    ours = _bridge.get_pool().placement._ours - {threading.main_thread().native_id}
-    others = [int(tid) for tid in os.listdir("/proc/self/task") if int(tid) not in ours]
-    report["loop_after_close"] = mask()
-    report["other_threads"] = sorted({str(mask(tid)) for tid in others})
-    print(json.dumps(report))
+    if __name__ == "__main__":  # the spawn and forkserver children import this file
+        report = asyncio.run(main())
+        placement = _bridge.get_pool().placement
+        workers = placement._workers
+        report["workers_pinned"] = sum(1 for tid in workers if len(os.sched_getaffinity(tid)) == 1)
+        others = [int(tid) for tid in os.listdir("/proc/self/task") if int(tid) not in workers]
+        report["other_threads"] = sorted({str(mask(tid)) for tid in others})
+        print(json.dumps(report))
     """
 )
 
 
 @needs_placement
 def test_a_program_keeps_its_threads_and_processes_masks(server_uri, tmp_path) -> None:
-    """The loop runs on one CPU while it makes calls; everything it did not
-    ask motorlike for (its own threads, a process pool, a subprocess,
-    PyMongo's monitors) keeps the process's CPUs, and so does the loop's
-    thread once its client is closed."""
+    """By default: a loop with calls in flight has its workers on its CPU,
+    and nothing of the application's (its loop's thread, asyncio.to_thread,
+    process pools of every start method, a subprocess, PyMongo's monitors)
+    has a mask other than the process's."""
     script = tmp_path / "program.py"
     script.write_text(_PROGRAM)
     env = dict(os.environ)
     env.pop("MOTORLIKE_WORKER_AFFINITY", None)
     out = subprocess.run(
         [sys.executable, str(script), server_uri], capture_output=True, text=True, env=env, timeout=300, check=False,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
-    import json
-
     report = json.loads(out.stdout.strip().splitlines()[-1])
     everything = sorted(ORIGINAL)
-    assert len(report["loop_while_used"]) == 1
-    assert report["to_thread"] == everything
-    assert report["process_pool"] == everything
+    assert report["loop_while_busy"] == [str(everything)]
+    assert report["cpu_count_on_loop"] == len(everything)
+    for started in ("to_thread", "fork", "spawn", "forkserver"):
+        assert report[started] == everything, started
     assert report["subprocess"] == repr(everything)
-    assert report["loop_after_close"] == everything
     assert report["other_threads"] == [str(everything)]
+    assert report["workers_pinned"] >= 1  # placement did happen
