@@ -1,31 +1,30 @@
-"""Worker placement: a busy event loop's calls run on workers on its CPU.
+"""Worker placement: calls run on workers on their event loop's CPU (opt-in).
 
 Why: while a loop has several calls in flight, it and its workers take
 turns holding the GIL, and every hand-over wakes a thread. On one CPU a
 hand-over is cheap; across CPUs each costs a cross-core wake-up, and on a
-2-vCPU machine that dominates (doc/performance.md, "Placement": 100
-concurrent ``find_one`` go 1.4-1.5x faster with workers on the loop's CPU).
-A lone call has no turn-taking: there, chasing the loop only migrates threads.
+2-vCPU machine that dominates (doc/performance.md, "Placement").
 
 ``MOTORLIKE_WORKER_AFFINITY`` picks the mode (Linux, with glibc's
 ``sched_getcpu`` and two usable CPUs; elsewhere always ``off``):
 
-``workers`` (the default)
+``off`` (the default)
+    Nothing is pinned. No mode below is safe and faster everywhere:
+    ``loop`` changes the application's own thread, ``workers`` halves the
+    throughput of two busy processes sharing two CPUs (the kernel moves
+    their loops, the workers chase them). Numbers: doc/performance.md.
+``loop`` (``1``)
+    The caller's thread (the loop's) is pinned, at its first call, to the
+    CPU it is on, for good, and all its calls carry that CPU; a worker pins
+    itself to the CPU of the call it runs. Fastest, single or several
+    processes, but the application's own thread then has a one-CPU mask:
+    ``os.process_cpu_count()`` and pools sized from the mask see one CPU.
+``workers``
     W1. A call made while its client already runs a call carries the CPU
-        its caller (the loop's thread) is on at that moment; the worker that
-        runs it pins itself there first. A call made while none runs carries
-        no CPU, and its worker stays where it is.
-    W2. The caller is never pinned: the kernel places and balances the
-        application's threads and processes as without motorlike, and code
-        on the loop's thread sees the process's CPUs.
-``loop`` (opt-in)
-    As before 3.8: the caller's thread is also pinned, at its first call, to
-    the CPU it is on, for good, and all its calls carry that CPU. Faster
-    still for sequential calls, but the application's own thread then has
-    a one-CPU mask: ``os.process_cpu_count()`` and pools sized from the
-    mask see one CPU, and before Python 3.12 threads it starts inherit it.
-``off``
-    Nothing is pinned.
+        its caller is on at that moment; the worker that runs it pins itself
+        there first. A call made while none runs carries no CPU, and its
+        worker stays where it is.
+    W2. The caller is never pinned.
 
 W3. Nothing motorlike did not create keeps a mask motorlike set. A pinned
     thread (a worker, or a ``loop`` caller) takes its original mask back
@@ -49,7 +48,7 @@ import sys
 import threading
 from typing import Callable
 
-_MODES = {"workers": "workers", "": "workers", "1": "loop", "loop": "loop", "true": "loop", "yes": "loop",
+_MODES = {"workers": "workers", "": "off", "1": "loop", "loop": "loop", "true": "loop", "yes": "loop",
           "on": "loop", "0": "off", "off": "off", "false": "off", "no": "off"}
 #: Audit events after which a new process or thread exists: it inherits the
 #: mask of the thread that raised the event.

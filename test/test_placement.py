@@ -27,7 +27,7 @@ needs_placement = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize(
-    "raw, mode", [("", "workers"), ("workers", "workers"), ("1", "loop"), ("loop", "loop"), ("0", "off"), ("off", "off")]
+    "raw, mode", [("", "off"), ("workers", "workers"), ("1", "loop"), ("loop", "loop"), ("0", "off"), ("off", "off")]
 )
 def test_modes(monkeypatch, raw, mode) -> None:
     monkeypatch.setenv("MOTORLIKE_WORKER_AFFINITY", raw)
@@ -381,14 +381,13 @@ _PROGRAM = textwrap.dedent(
 
 @needs_placement
 def test_a_program_keeps_its_threads_and_processes_masks(server_uri, tmp_path) -> None:
-    """By default: a loop with calls in flight has its workers on its CPU,
-    and nothing of the application's (its loop's thread, asyncio.to_thread,
-    process pools of every start method, a subprocess, PyMongo's monitors)
-    has a mask other than the process's."""
+    """``workers`` mode: a loop with calls in flight has its workers on its
+    CPU, and nothing of the application's (its loop's thread,
+    asyncio.to_thread, process pools of every start method, a subprocess,
+    PyMongo's monitors) has a mask other than the process's."""
     script = tmp_path / "program.py"
     script.write_text(_PROGRAM)
-    env = dict(os.environ)
-    env.pop("MOTORLIKE_WORKER_AFFINITY", None)
+    env = dict(os.environ, MOTORLIKE_WORKER_AFFINITY="workers")
     out = subprocess.run(
         [sys.executable, str(script), server_uri], capture_output=True, text=True, env=env, timeout=300, check=False,
         cwd=ROOT,
