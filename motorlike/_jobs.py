@@ -92,7 +92,9 @@ class Lane:
     is read and written under the pool's lock.
     """
 
-    __slots__ = ("client", "queue", "running", "floor", "cap", "ready", "last_finished", "closed", "timeout")
+    __slots__ = (
+        "client", "queue", "running", "floor", "cap", "ready", "last_finished", "stalled_since", "closed", "timeout"
+    )
 
     def __init__(self, client: Any, lane_cap: int) -> None:
         #: The PyMongo MongoClient, or None for the default lane.
@@ -101,6 +103,8 @@ class Lane:
         self.running = 0
         self.ready = False
         self.last_finished = 0.0
+        #: When R3 last found it stalled; it stays so until a call finishes after that.
+        self.stalled_since = -1.0
         #: Set by ``client.close()``: new calls raise InvalidOperation at once.
         self.closed = False
         #: The client's timeoutMS in seconds (never changes: read without the

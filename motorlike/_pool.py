@@ -26,9 +26,12 @@ R2. A lane with nothing running gets a thread at once even when
     never hold up another client's.
 R3. A lane is *stalled* when every call it runs has run for ``queue_wait``
     and none of its calls finished in that time (its server went silent, or
-    no server can be selected). Each job of a stalled lane that has waited
-    ``queue_wait`` gets a thread of its own (within the lane's limit), so a
-    thousand calls waiting out a timeout fail together, on time.
+    no server can be selected). It stays stalled until one of its calls
+    finishes: the calls R3 just started wait for the same server, so they
+    need not hang ``queue_wait`` again before the next jobs get threads.
+    Each job of a stalled lane that has waited ``queue_wait`` gets a thread
+    of its own (within the lane's limit), so a thousand calls waiting out a
+    timeout fail together, on time.
 R4. ``max_threads`` is the hard ceiling. A job of a lane with nothing
     running that cannot get a thread for ``queue_wait`` because of it fails
     with :class:`WorkerThreadsExhausted`, instead of waiting in silence.
@@ -434,7 +437,11 @@ class WorkerPool:
             if any(job.waiter.cancelled() for job in lane.queue):
                 cancelled.extend(job for job in lane.queue if job.waiter.cancelled())
                 lane.queue = collections.deque(job for job in lane.queue if not job.waiter.cancelled())
-            stalled = lane.running and youngest.get(lane, now) <= overdue and lane.last_finished <= overdue
+            stalled = bool(lane.running) and lane.last_finished <= overdue and (
+                lane.stalled_since > lane.last_finished or youngest.get(lane, now) <= overdue
+            )
+            if stalled and lane.stalled_since <= lane.last_finished:
+                lane.stalled_since = now
             if stalled:  # R3: each job that waited queue_wait gets a thread
                 while lane.queue and lane.has_room() and room and lane.queue[0].queued_at <= overdue:
                     lane.running += 1

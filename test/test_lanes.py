@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 import warnings
 from typing import Callable
 
@@ -204,6 +205,58 @@ async def test_calls_failed_by_the_ceiling_move_their_strand_on(monkeypatch) -> 
         third = loop.create_future()
         pool.submit(loop, third, lambda: "third", (), {}, lane=lane, strand=strand)
         assert await third == "third"
+    finally:
+        release.set()
+        pool.shutdown(wait=False)
+
+
+class _Waiter:
+    def cancelled(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return False
+
+
+def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
+    """R3 without a staircase: calls started for a stalled lane wait for the
+    same silent server, so the next overdue call gets its thread at the next
+    look, not after those have hung a whole ``queue_wait`` again (with 1,000
+    calls on a busy machine, the last ones missed their timeout by a whole
+    timeout). Looks are made by hand, on a timeline of their own: the
+    watchdog's wait (queue_wait / 4) is far longer than the test."""
+    queue_wait = 1000.0
+    pool = _bridge.WorkerPool(1, queue_wait=queue_wait)
+    lane = pool.new_lane(None)
+    release = threading.Event()
+    running = {name: threading.Event() for name in ("hang", "a", "b")}
+
+    def hang(name: str) -> None:
+        running[name].set()
+        release.wait()
+
+    try:
+        for name in ("hang", "a", "b"):
+            pool.submit(None, _Waiter(), hang, (name,), {}, lambda *_: None, lane=lane)
+        assert running["hang"].wait(60)
+        start = time.monotonic()
+        with pool._lock:
+            job_a, job_b = lane.queue
+            job_a.queued_at, job_b.queued_at = start, start + 100  # b was made 100 s after a
+        first_look = start + queue_wait + 0.5  # a is overdue, b not yet
+        with pool._lock:
+            to_start, _to_fail, _cancelled = pool._look(first_look)
+        assert to_start == [job_a]
+        pool._start_threads(to_start)
+        assert running["a"].wait(60)
+        with pool._lock:  # a started at the first look, on that timeline
+            (worker,) = [worker for worker in pool._workers if worker.running is job_a]
+            worker.running_since = first_look
+            # b is overdue now; a has run for far less than queue_wait.
+            to_start, _to_fail, _cancelled = pool._look(start + 100 + queue_wait + 0.5)
+        assert to_start == [job_b]
+        pool._start_threads(to_start)
+        assert running["b"].wait(60)
     finally:
         release.set()
         pool.shutdown(wait=False)
