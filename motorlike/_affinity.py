@@ -18,7 +18,9 @@ hand-over is cheap; across CPUs each costs a cross-core wake-up, and on a
     CPU it is on, for good, and all its calls carry that CPU; a worker pins
     itself to the CPU of the call it runs. Fastest, single or several
     processes, but the application's own thread then has a one-CPU mask:
-    ``os.process_cpu_count()`` and pools sized from the mask see one CPU.
+    ``os.process_cpu_count()`` and pools sized from the mask see one CPU,
+    and processes ``multiprocessing`` starts with spawn or forkserver (no
+    audit event) inherit it.
 ``workers``
     W1. A call made while its client already runs a call carries the CPU
         its caller is on at that moment; the worker that runs it pins itself
