@@ -44,7 +44,6 @@ own thread only; ``Placement._lock`` guards the set of worker thread ids.
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 import threading
@@ -101,17 +100,13 @@ def cpu_reader() -> Callable[[], int] | None:
 class _Pin:
     """One thread's placement (thread-local: see :data:`_local`)."""
 
-    __slots__ = ("cpu", "pinned", "original", "starting_worker", "known", "known_count")
+    __slots__ = ("cpu", "pinned", "original", "starting_worker")
 
     def __init__(self, original: frozenset[int]) -> None:
         self.cpu = -1  # the CPU it is pinned to, while ``pinned``
         self.pinned = False
         self.original = original  # what a thread or process it starts gets
         self.starting_worker = False  # W3 leaves the pool's own thread starts alone
-        #: Before 3.12, on a worker: the threads that existed before its job
-        #: (as of when the thread count was ``known_count``).
-        self.known: set[int] = set()
-        self.known_count = -1
 
 
 _local = threading.local()
@@ -227,33 +222,26 @@ class Placement:
         if pin is not None:
             pin.starting_worker = starting
 
-    def threads_before_a_job(self) -> int:
-        """Before 3.12: the process's thread count, for :meth:`after_a_job`;
-        this worker's list of threads is brought up to date if it changed."""
-        if _THREAD_STARTS_ARE_AUDITED:
-            return -1
-        count = _thread._count()
-        pin = _local.pin
-        if count != pin.known_count:
-            pin.known = {thread.native_id for thread in threading.enumerate()}
-            pin.known_count = count
-        return count
+    def threads_before_a_job(self) -> frozenset[int] | None:
+        """Before 3.12, on a pinned worker: the threads alive before its job,
+        for :meth:`after_a_job` (a set of ids, not a count: a thread that ends
+        during the job must not hide one that starts)."""
+        if _THREAD_STARTS_ARE_AUDITED or not _local.pin.pinned:
+            return None
+        return frozenset(thread.native_id for thread in threading.enumerate())
 
-    def after_a_job(self, threads_before: int) -> None:
+    def after_a_job(self, threads_before: frozenset[int] | None) -> None:
         """Before 3.12 (W3): threads started while this pinned worker ran its
         job (PyMongo's monitors) that carry exactly its one-CPU mask get the
         original mask. Threads that existed before the job, and the pool's
         workers, are never touched."""
-        if threads_before < 0 or _thread._count() <= threads_before:
+        if threads_before is None:
             return
         pin = _local.pin
-        if not pin.pinned:
-            return
-        threads = threading.enumerate()
         with self._lock:
-            skip = self._workers | pin.known
+            skip = self._workers | threads_before
         mine = {pin.cpu}
-        for thread in threads:
+        for thread in threading.enumerate():
             tid = thread.native_id
             if tid is None or tid in skip:
                 continue

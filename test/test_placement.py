@@ -295,7 +295,7 @@ def test_an_application_thread_pinned_on_purpose_is_left_alone(client_from_cpu) 
             started[-1].start()
 
         _on_thread_pinned_to(cpu, lambda: client.call(start_a_thread))
-        assert client.pool.placement.repairs == 1  # the job's thread
+        assert frozenset(os.sched_getaffinity(started[0].native_id)) == ORIGINAL  # the job's thread
         assert os.sched_getaffinity(own.native_id) == {cpu}
     finally:
         release.set()
@@ -402,3 +402,31 @@ def test_a_program_keeps_its_threads_and_processes_masks(server_uri, tmp_path) -
     assert report["subprocess"] == repr(everything)
     assert report["other_threads"] == [str(everything)]
     assert report["workers_pinned"] >= 1  # placement did happen
+
+
+@needs_placement
+def test_a_thread_ending_during_the_job_does_not_hide_one_starting(client_from_cpu) -> None:
+    """The number of threads stays the same; the new one is still found."""
+    make, cpu = client_from_cpu
+    client = make()
+    client.hold_one_call()
+    finish_old = threading.Event()
+    release = threading.Event()
+    old = threading.Thread(target=finish_old.wait)
+    old.start()
+    started: list[threading.Thread] = []
+
+    def swap_threads() -> None:
+        finish_old.set()
+        old.join()
+        started.append(threading.Thread(target=release.wait))
+        started[-1].start()
+
+    try:
+        _on_thread_pinned_to(cpu, lambda: client.call(swap_threads))
+        assert frozenset(os.sched_getaffinity(started[0].native_id)) == ORIGINAL
+    finally:
+        finish_old.set()
+        release.set()
+        for thread in started:
+            thread.join(60)
