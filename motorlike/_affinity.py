@@ -61,7 +61,7 @@ _THREAD_STARTS_ARE_AUDITED = sys.version_info >= (3, 12)
 
 
 def placement_mode_from_environment() -> str:
-    """``workers`` (default), ``loop`` (``1`` too) or ``off`` (``0``); ``off`` where unsupported."""
+    """``off`` (the default, ``0`` too), ``loop`` (``1`` too) or ``workers``; ``off`` where unsupported."""
     raw = os.environ.get("MOTORLIKE_WORKER_AFFINITY", "").strip().lower()
     mode = _MODES.get(raw)
     if mode is None:
@@ -176,7 +176,6 @@ class Placement:
         self.original = frozenset(os.sched_getaffinity(0))
         self._lock = threading.Lock()
         self._workers: set[int] = set()  # native ids of this pool's worker threads
-        self.repairs = 0  # threads given their mask back after a job (before 3.12)
         _install_audit_hook()
 
     # -- callers -----------------------------------------------------------------
@@ -246,7 +245,7 @@ class Placement:
             if tid is None or tid in skip:
                 continue
             try:
-                if os.sched_getaffinity(tid) == mine and _set_mask(self.original, tid):
-                    self.repairs += 1
+                if os.sched_getaffinity(tid) == mine:
+                    _set_mask(self.original, tid)
             except OSError:
                 continue  # it ended meanwhile
