@@ -514,6 +514,7 @@ async def test_a_to_list_future_with_two_awaiters_gives_nothing_back(framework: 
             client.close()
 
 
+@pytest.mark.filterwarnings("ignore:next_object is deprecated:DeprecationWarning")  # one of the methods it draws
 async def test_random_cancellation_of_every_read_method(framework: str) -> None:
     """Many tasks share one cursor; each read is cancelled at a random moment.
 
