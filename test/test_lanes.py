@@ -24,6 +24,7 @@ from pymongo.errors import InvalidOperation
 from motorlike import _bridge
 from test.fault_server import FaultServer
 from test.test_mockupdb import client_for
+from test.test_strands import NeverCancelled
 
 DOCS = [{"_id": n} for n in range(10)]
 
@@ -210,14 +211,6 @@ async def test_calls_failed_by_the_ceiling_move_their_strand_on(monkeypatch) -> 
         pool.shutdown(wait=False)
 
 
-class _Waiter:
-    def cancelled(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return False
-
-
 def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
     """R3 without a staircase: calls started for a stalled lane wait for the
     same silent server, so the next overdue call gets its thread at the next
@@ -237,7 +230,7 @@ def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
 
     try:
         for name in ("hang", "a", "b"):
-            pool.submit(None, _Waiter(), hang, (name,), {}, lambda *_: None, lane=lane)
+            pool.submit(None, NeverCancelled(), hang, (name,), {}, lambda *_: None, lane=lane)
         assert running["hang"].wait(60)
         start = time.monotonic()
         with pool._lock:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from motorlike import _affinity, _bridge
+from test.test_strands import NeverCancelled
 
 ORIGINAL = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,14 +52,6 @@ def test_bad_setting_raises(monkeypatch) -> None:
 # -- on a pool ----------------------------------------------------------------------------
 
 
-class _Waiter:
-    def cancelled(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return False
-
-
 class _Loop:
     """Stands in for an event loop: outcomes are delivered on the worker."""
 
@@ -84,7 +77,7 @@ class _Client:
             box.append(error or result)
             done.set()
 
-        self.pool.submit(_Loop(), _Waiter(), fn, args, {}, deliver, lane=self.lane)
+        self.pool.submit(_Loop(), NeverCancelled(), fn, args, {}, deliver, lane=self.lane)
         assert done.wait(60)
         return box[0]
 
@@ -94,7 +87,7 @@ class _Client:
             self.blocking.set()
             self.blocker.wait()
 
-        self.pool.submit(None, _Waiter(), block, (), {}, lambda *_: None, lane=self.lane)
+        self.pool.submit(None, NeverCancelled(), block, (), {}, lambda *_: None, lane=self.lane)
         assert self.blocking.wait(60)
 
     def close(self) -> None:
@@ -148,7 +141,7 @@ def test_a_busy_clients_calls_run_on_their_callers_cpu(client_from_cpu) -> None:
     # Made while the client is busy, from a loop the kernel put on ``cpu``:
     # it waits for the one worker, which then moves to that CPU.
     _on_thread_pinned_to(
-        cpu, lambda: client.pool.submit(_Loop(), _Waiter(), os.sched_getaffinity, (0,), {}, deliver, lane=client.lane)
+        cpu, lambda: client.pool.submit(_Loop(), NeverCancelled(), os.sched_getaffinity, (0,), {}, deliver, lane=client.lane)
     )
     client.blocker.set()
     assert done.wait(60)
