@@ -13,27 +13,10 @@ asyncio program never imports Tornado.
 
 from typing import Any
 
+from motorlike._tornado_names import TORNADO_NAMES as _TORNADO_NAMES
 from motorlike._version import get_version_string, version, version_tuple
 from motorlike.alias import install_motor_alias
 
-#: The Tornado classes the package root offers (motor_tornado's __all__).
-_TORNADO_NAMES = (
-    "MotorChangeStream",
-    "MotorClient",
-    "MotorClientEncryption",
-    "MotorClientSession",
-    "MotorCollection",
-    "MotorCommandCursor",
-    "MotorCursor",
-    "MotorDatabase",
-    "MotorGridFSBucket",
-    "MotorGridIn",
-    "MotorGridOut",
-    "MotorGridOutCursor",
-    "MotorLatentCommandCursor",
-    "MotorRawBatchCommandCursor",
-    "MotorRawBatchCursor",
-)
 
 __all__ = ["get_version_string", "install_motor_alias", "version", "version_tuple"]
 

@@ -61,6 +61,16 @@ class AgnosticBaseProperties(AgnosticBase):
         return self._new(AgnosticChangeStream, self, pipeline, kwargs)
 
 
+def wraps_a(obj: Any, pymongo_class: type) -> bool:
+    """Whether ``obj`` is a motorlike object around an instance of ``pymongo_class``.
+
+    How an object recognises its parent (a collection its database, a cursor
+    its collection): by what the parent wraps, which is what the child uses,
+    so the child's module need not import the parent's (that one imports it).
+    """
+    return isinstance(obj, AgnosticBase) and isinstance(obj.delegate, pymongo_class)
+
+
 def _not_callable(obj: Any, method_name: str, parent_class_name: str) -> TypeError:
     return TypeError(
         f"'{type(obj).__name__}' object is not callable. If you meant to call the "

@@ -1,20 +1,22 @@
 """The collection declaration (PyMongo's ``Collection``).
+
+A collection knows its database as the object that made it (``database``)
+and recognises one by what it wraps: the database's module imports this one.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
+from typing import Any, Mapping, MutableMapping
 
 from pymongo.synchronous.collection import Collection
 from pymongo.synchronous.cursor import Cursor
 from pymongo.synchronous.database import Database
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
-from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable
+from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable, wraps_a
 from motorlike._cursor import AgnosticCursor, AgnosticLatentCommandCursor, AgnosticRawBatchCursor
 from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
-    AgnosticBase,
     AsyncCall,
     DelegateMethod,
     ReadOnlyProperty,
@@ -22,14 +24,6 @@ from motorlike.metaprogramming import (
     unwrap_arguments,
     wraps_pymongo,
 )
-
-if TYPE_CHECKING:
-    from motorlike._client import AgnosticDatabase
-
-
-def _is_database(obj: Any) -> bool:
-    # Not isinstance(obj, AgnosticDatabase): _client imports this module.
-    return isinstance(obj, AgnosticBase) and isinstance(obj.delegate, Database)
 
 
 @wraps_pymongo(Collection)
@@ -76,7 +70,7 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     def __init__(
         self,
-        database: AgnosticDatabase,
+        database: Any,
         name: str,
         codec_options: Any = None,
         read_preference: Any = None,
@@ -84,11 +78,11 @@ class AgnosticCollection(AgnosticBaseProperties):
         read_concern: Any = None,
         _delegate: Collection | None = None,
     ) -> None:
-        if not _is_database(database):
+        if not wraps_a(database, Database):
             raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
         #: The motorlike database this collection belongs to: a plain
         #: attribute, as in Motor, which subclasses may set themselves.
-        self.database: AgnosticDatabase[_DocumentType] = database
+        self.database = database
         if _delegate is None:
             _delegate = Collection(
                 database.delegate,
@@ -102,7 +96,7 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     @classmethod
     def _from_delegate(cls, owner: Any, delegate: Collection) -> AgnosticCollection:
-        database = owner if _is_database(owner) else owner.database
+        database = owner if wraps_a(owner, Database) else owner.database
         if database.delegate != delegate.database:
             # E.g. map_reduce's output collection in another database.
             database = database.client.wrap(delegate.database)

@@ -13,7 +13,7 @@ from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCur
 from pymongo.synchronous.cursor import Cursor, RawBatchCursor
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
-from motorlike._base import _validate_length, _warn_deprecated
+from motorlike._base import _validate_length, _warn_deprecated, wraps_a
 from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
 from motorlike._bridge import BackgroundCall, lane_of
 from motorlike.metaprogramming import (
@@ -217,9 +217,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
 
     @classmethod
     def _pymongo_cursor(cls, collection: Any, args: tuple, kwargs: dict) -> Any:
-        from motorlike._collection import AgnosticCollection  # imports this module
-
-        if not isinstance(collection, AgnosticCollection):
+        if not wraps_a(collection, PyMongoCollection):
             raise TypeError(f"{cls.__name__}() needs a motorlike collection, not {type(collection).__name__}")
         args, kwargs = unwrap_arguments(args, kwargs)
         return cls.__delegate_class__(collection.delegate, *args, **kwargs)  # type: ignore[attr-defined]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from motorlike._client import AgnosticClient, AgnosticDatabase
+from motorlike._client import AgnosticClient
 from motorlike._collection import AgnosticCollection
+from motorlike._database import AgnosticDatabase
 from motorlike._cursor import AgnosticCursor
 from motorlike.metaprogramming import (
     AgnosticBase,

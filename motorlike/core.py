@@ -25,8 +25,9 @@ from pymongo.typings import _DocumentType  # noqa: F401 - the stubs define their
 
 from motorlike._base import AgnosticBaseProperties
 from motorlike._change_stream import AgnosticChangeStream
-from motorlike._client import AgnosticClient, AgnosticDatabase
+from motorlike._client import AgnosticClient
 from motorlike._collection import AgnosticCollection
+from motorlike._database import AgnosticDatabase
 from motorlike._cursor import (
     AgnosticBaseCursor,
     AgnosticCommandCursor,

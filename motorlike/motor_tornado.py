@@ -1,6 +1,7 @@
 """motorlike's classes for Tornado: ``MotorClient`` and its family."""
 
-from motorlike import _TORNADO_NAMES, core, motor_gridfs
+from motorlike import core, motor_gridfs
+from motorlike._tornado_names import TORNADO_NAMES
 from motorlike.frameworks import tornado as _framework
 from motorlike.metaprogramming import generated_class
 
@@ -26,4 +27,4 @@ MotorGridOut = _generate(motor_gridfs.AgnosticGridOut)
 MotorGridOutCursor = _generate(motor_gridfs.AgnosticGridOutCursor)
 
 # The same names the package root offers (motorlike.MotorClient ...).
-__all__ = list(_TORNADO_NAMES)
+__all__ = list(TORNADO_NAMES)

@@ -15,7 +15,7 @@ import platform
 import sys
 from typing import Iterable
 
-from synchro.runner import _file_of, combine_reports, explain_failure
+from synchro.reports import file_of, combine_reports, explain_failure
 
 
 def versions() -> dict[str, str]:
@@ -108,7 +108,7 @@ def render(reports: dict[str, dict], *, server: str, when: datetime.date | None 
     else:
         lines += ["## The gap", ""]
         for node in gaps:
-            entry = combined["files"][_file_of(node)]
+            entry = combined["files"][file_of(node)]
             where = [name for name, own in entry["frameworks"].items() if node in own["gap"]]
             lines.append(f"- `{node}` ({', '.join(where)})")
         lines.append("")

@@ -10,7 +10,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from pymongo import MongoClient, monitoring
@@ -196,7 +195,6 @@ def test_batch_size_measurement():
 
 @pytest.mark.slow
 def test_memory_quick_smoke(tmp_path):
-    started = time.monotonic()
     out = tmp_path / "memory.md"
     raw = tmp_path / "memory.json"
     proc = subprocess.run(
@@ -223,4 +221,3 @@ def test_memory_quick_smoke(tmp_path):
     assert "## GridFS, a 2 MiB file" in text
     assert "## Findings" in text
     assert "| motorlike asyncio | `async for` |" in text
-    assert time.monotonic() - started < 300

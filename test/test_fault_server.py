@@ -51,7 +51,8 @@ def test_stall_ops_times_out_operations_but_not_the_handshake() -> None:
             started = time.monotonic()
             with pytest.raises(NetworkTimeout):
                 client.db.things.find_one()
-            assert 0.25 < time.monotonic() - started < 1.5
+            # The timeout ended it (the server holds the reply forever): not before it.
+            assert time.monotonic() - started > 0.25
         finally:
             client.close()
     assert "find" in server.commands
@@ -64,7 +65,7 @@ def test_blackhole_fails_server_selection() -> None:
             started = time.monotonic()
             with pytest.raises(ServerSelectionTimeoutError):
                 client.db.things.find_one()
-            assert 0.25 < time.monotonic() - started < 1.0
+            assert time.monotonic() - started > 0.25
             assert server.stalled >= 1  # the monitor's hello, held (its connectTimeoutMS is not up yet)
         finally:
             client.close()
@@ -97,7 +98,7 @@ def test_get_more_delay_and_stall_after_k_get_mores() -> None:
             with pytest.raises(NetworkTimeout):
                 for doc in client.db.things.find().batch_size(10):
                     got.append(doc)
-            assert 0.35 < time.monotonic() - started < 1.5  # two delayed getMores, then the held one
+            assert time.monotonic() - started > 0.35  # two delayed getMores, then the held one
         finally:
             client.close()
     assert got == DOCS[:30]
@@ -105,19 +106,20 @@ def test_get_more_delay_and_stall_after_k_get_mores() -> None:
 
 def test_stop_closes_connections_and_joins_every_thread() -> None:
     server = FaultServer("stall_ops").start()
-    client = _client(server, socketTimeoutMS=5000)
+    held_for = 60.0  # the held find_one's socket timeout: stop() must not wait for it
+    client = _client(server, socketTimeoutMS=int(held_for * 1000))
     worker = threading.Thread(target=lambda: pytest.raises(Exception, client.db.things.find_one))
     try:
         worker.start()
-        deadline = time.monotonic() + 1
+        deadline = time.monotonic() + held_for / 2
         while server.stalled == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.stalled == 1
         started = time.monotonic()
         server.stop()
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < held_for / 2
         assert _fault_server_threads() == []
-        worker.join(1)  # the held find_one fails at once: stop() closed its connection
+        worker.join(held_for / 2)  # the held find_one fails at once: stop() closed its connection
         assert not worker.is_alive()
     finally:
         client.close()

@@ -14,9 +14,9 @@ import uuid
 import pytest
 
 import synchro
-from synchro import exclusions, importer, runner
+from synchro import exclusions, importer, reports, runner
 from synchro._api import COROUTINE, IN_CALLER, ON_LOOP, PROPERTY, classify
-from synchro.runner import build_report
+from synchro.reports import build_report
 
 
 @pytest.fixture
@@ -313,7 +313,7 @@ def test_full_runs_lose_only_the_file_pytest_cannot_run():
     report = build_report("4.20.0", "asyncio", ["test_a.py", "test_broken.py"], plain, merged, [])
     assert report["failed_files"]["synchro"] == merged["failed_files"]
     assert report["files"]["test_broken.py"]["gap"] == ["test/test_broken.py::T::test_1"]
-    assert "not run (synchro): test_broken.py" in runner.format_table(report)
+    assert "not run (synchro): test_broken.py" in reports.format_table(report)
 
 
 @pytest.mark.no_server
@@ -370,7 +370,7 @@ def test_combined_report_keeps_the_per_file_shape():
     def report(passed, gap):
         return {"files": {"test_a.py": {"plain_passed": 5, "synchro_passed": passed, "gap": gap, "excluded": []}}}
 
-    combined = runner.combine_reports(
+    combined = reports.combine_reports(
         "4.20.1",
         {"asyncio": report(5, []), "tornado": report(3, ["test/test_a.py::T::test_2", "test/test_a.py::T::test_1"])},
     )
@@ -390,9 +390,9 @@ def test_a_run_pytest_could_not_make_says_why(tmp_path):
         "ImportError while importing test module 'test_fuzz_capture.py'.\n"
         "E   ModuleNotFoundError: No module named 'capture_corpus'\n"
     )
-    assert runner.explain_failure(log) == "ModuleNotFoundError: No module named 'capture_corpus'"
+    assert reports.explain_failure(log) == "ModuleNotFoundError: No module named 'capture_corpus'"
     log.write_text("INTERNALERROR> SystemError: AST constructor recursion depth mismatch\n")
-    assert runner.explain_failure(log) == "INTERNALERROR> SystemError: AST constructor recursion depth mismatch"
+    assert reports.explain_failure(log) == "INTERNALERROR> SystemError: AST constructor recursion depth mismatch"
     log.write_text("1 failed, 2 passed\n")
-    assert runner.explain_failure(log) is None
-    assert runner.explain_failure(tmp_path / "missing.log") is None
+    assert reports.explain_failure(log) is None
+    assert reports.explain_failure(tmp_path / "missing.log") is None

@@ -128,3 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except testserver.PortInUseError as error:
         print(f"python -m motorlike.testserver: {error}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
