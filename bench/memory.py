@@ -59,10 +59,7 @@ Method
   4 MiB), which is also what its GridIn sends per insert.
 * "What if" rows change one motorlike setting inside the worker (never
   motorlike's files) to show what it buys: the window (set to PyMongo's own
-  48 MB upload buffer, and to one chunk, motorlike's setting before windows),
-  and PyMongo's own decoding of a chunk batch (the reply and every chunk
-  decoded from it alive together) instead of motorlike's, which reads the
-  chunks out of the reply buffer one at a time.
+  48 MB upload buffer, and to one chunk, motorlike's setting before windows).
 * The bound a row is held to ("within bound"): a streamed download a window
   and 3 chunks, an upload two windows and 3 chunks (the chunks waiting and
   the insert encoding them), a ``read()`` of the file the file itself and a
@@ -160,8 +157,6 @@ def _gridfs_cases():
     one_chunk = "what if: WINDOW_BYTES = 255 KiB (a chunk per request, as before windows)"
     for method in ("upload_write", "download_iter", "download_read"):
         cases.append(("%s/motorlike/one_chunk" % method, "motorlike", method, {"window": CHUNK_SIZE}, one_chunk))
-    cases.append(("download_iter/motorlike/pymongo_decoding", "motorlike", "download_iter", {"pymongo_decoding": True},
-                  "what if: PyMongo decodes each batch (its reply and chunks alive together)"))
     return cases
 
 
@@ -376,15 +371,10 @@ class Sink:
 
 def _apply_settings(settings: dict) -> None:
     """The worker-only changes of a case: mongod-like batches and "what if" settings."""
-    if settings.get("window") or settings.get("pymongo_decoding"):
+    if settings.get("window"):
         import motorlike.motor_gridfs as motor_gridfs
 
-        motor_gridfs.WINDOW_BYTES = settings.get("window", motor_gridfs.WINDOW_BYTES)
-        if settings.get("pymongo_decoding"):
-            def _unparsed(*args, **kwargs):
-                raise motor_gridfs._Unparsed("what if")
-
-            motor_gridfs._cursor_reply_over_buffer = _unparsed
+        motor_gridfs.WINDOW_BYTES = settings["window"]
     if settings.get("default_chunk_batch"):
         from gridfs.synchronous.grid_file import GridOutChunkIterator
 
@@ -832,8 +822,8 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         "`write` with a chunk per insert).  Downloads: motorlike's `open_download_stream` + `async for` peaks at "
         "%s chunks and its `download_to_stream` at %s, against %s and %s (Motor) and %s and %s (PyMongo) with a "
         "mongod's 16 MiB batches.  PyMongo decodes a batch's reply whole, so the reply and every chunk decoded from "
-        "it are alive together (what if: %s chunks); motorlike reads the chunks out of the reply buffer one at a "
-        "time.  A chunk per request (what if) holds %s chunks and takes %s against %s.  `read()` of the whole "
+        "it are alive together; motorlike asks for a window per batch, so that is two windows, not two 16 MiB "
+        "batches.  A chunk per request (what if) holds %s chunks and takes %s against %s.  `read()` of the whole "
         "file: motorlike %s chunks (the file is %d), Motor %s, PyMongo %s, which keep every chunk until they join "
         "them into the result." % (
             size_mib,
@@ -847,7 +837,6 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
             chunks("download_iter/motorlike"), chunks("download_to_stream/motorlike"),
             chunks("download_iter/motor"), chunks("download_to_stream/motor"),
             chunks("download_iter/pymongo"), chunks("download_to_stream/pymongo"),
-            chunks("download_iter/motorlike/pymongo_decoding"),
             chunks("download_iter/motorlike/one_chunk"), seconds("download_iter/motorlike/one_chunk"),
             seconds("download_iter/motorlike"),
             chunks("download_read/motorlike"), gfs["size"] // CHUNK_SIZE,

@@ -93,7 +93,7 @@ def switches(port: int, rounds: int) -> None:
 
 
 def faults(port: int, rounds: int) -> None:
-    from motorlike import motor_gridfs
+    from motorlike import _gridfs_windows
     from motorlike.frameworks import asyncio as asyncio_framework
     from motorlike.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorGridFSBucket
 
@@ -105,11 +105,11 @@ def faults(port: int, rounds: int) -> None:
 
         async def on_pool():
             grid_out = bucket.delegate.open_download_stream(file_id)
-            return await asyncio_framework.submit(loop, motor_gridfs._read, (grid_out,), {})
+            return await asyncio_framework.submit(loop, _gridfs_windows.read_into_one_buffer, (grid_out,), {})
 
         async def in_executor():
             grid_out = bucket.delegate.open_download_stream(file_id)
-            return await loop.run_in_executor(None, motor_gridfs._read, grid_out)
+            return await loop.run_in_executor(None, _gridfs_windows.read_into_one_buffer, grid_out)
 
         contenders = {"motorlike's worker pool": on_pool, "loop.run_in_executor": in_executor}
         results: dict[str, list[Measured]] = {name: [] for name in contenders}

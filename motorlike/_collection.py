@@ -2,6 +2,7 @@
 
 A collection knows its database as the object that made it (``database``)
 and recognises one by what it wraps: the database's module imports this one.
+Annotations name the database's public class by its full name, unimported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pymongo.synchronous.database import Database
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
 from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable, wraps_a
-from motorlike._cursor import AgnosticCursor, AgnosticLatentCommandCursor, AgnosticRawBatchCursor
+from motorlike._command_cursor import AgnosticLatentCommandCursor
+from motorlike._cursor import AgnosticCursor, AgnosticRawBatchCursor
 from motorlike._bridge import lane_of
 from motorlike.metaprogramming import (
     AsyncCall,
@@ -70,7 +72,7 @@ class AgnosticCollection(AgnosticBaseProperties):
 
     def __init__(
         self,
-        database: Any,
+        database: "motorlike.core.AgnosticDatabase",
         name: str,
         codec_options: Any = None,
         read_preference: Any = None,
@@ -82,7 +84,7 @@ class AgnosticCollection(AgnosticBaseProperties):
             raise TypeError(f"database must be a motorlike database, not {type(database).__name__}")
         #: The motorlike database this collection belongs to: a plain
         #: attribute, as in Motor, which subclasses may set themselves.
-        self.database = database
+        self.database: "motorlike.core.AgnosticDatabase[_DocumentType]" = database
         if _delegate is None:
             _delegate = Collection(
                 database.delegate,

@@ -1,20 +1,22 @@
-"""Cursor declarations: find, raw-batch, command and latent command cursors.
+"""Cursor declarations: what every cursor shares, and find and raw-batch cursors.
+
+Command cursors are in motorlike._command_cursor; the buffer of fetched
+documents the reads share is motorlike._fetched.
 """
 
 from __future__ import annotations
 
-import collections
-import logging
 from typing import Any, Callable
 
 from pymongo.errors import InvalidOperation
 from pymongo.synchronous.collection import Collection as PyMongoCollection
-from pymongo.synchronous.command_cursor import CommandCursor, RawBatchCommandCursor
+from pymongo.synchronous.command_cursor import CommandCursor
 from pymongo.synchronous.cursor import Cursor, RawBatchCursor
 from pymongo.typings import _DocumentType  # annotations only: the stubs' document type
 
 from motorlike._base import _validate_length, _warn_deprecated, wraps_a
-from motorlike._internals import _buffer, _is_empty, _is_tailable, _refill, _server_done, _set_buffer, _skip_of
+from motorlike._fetched import FETCH_AGAIN, Fetched, fetch
+from motorlike._internals import _buffer, _is_tailable, _set_buffer, _skip_of
 from motorlike._bridge import BackgroundCall, lane_of
 from motorlike.metaprogramming import (
     AgnosticBase,
@@ -26,144 +28,6 @@ from motorlike.metaprogramming import (
     wraps_pymongo,
 )
 
-_log = logging.getLogger("motorlike")
-
-
-
-# ---------------------------------------------------------------------------
-# Cursors
-#
-# How documents travel (the one mechanism behind every cursor read):
-#
-# * Only a call on the cursor's strand touches the PyMongo cursor (see
-#   motorlike._strand): calls run one at a time, in the order they were
-#   made, whatever loops and threads its readers run on.
-# * That worker moves what it fetched into ``_Fetched.docs``, a deque owned
-#   by motorlike, appending on the right. Readers take documents from the
-#   left, on their own loop, one atomic ``popleft`` at a time. So a document
-#   is handed out at most once, and in cursor order.
-# * A reader takes documents only once its worker call is done and while it
-#   is still waiting. A reader that gave up (cancelled, timed out, its loop
-#   closed) takes nothing: what its call fetched stays for the next reader,
-#   on whatever loop that runs.
-# * ``exhausted`` is set after the last append; readers read it *before*
-#   looking at ``docs``, so "exhausted and nothing buffered" means done.
-# * ``async for`` may start one prefetch (a background call on the strand,
-#   like any other) when half of what the last fetch left remains: it only
-#   appends, so the rules above hold. Its error waits in ``_Fetched.error``
-#   and is raised by the first read that needs more documents than are
-#   buffered (``to_list``, ``__anext__``, ``try_next``, ``fetch_next``):
-#   never traded for a short result or a reported end.
-# * ``close()`` marks the cursor closed at once: reads made after it hand
-#   out what is buffered and then end, without a worker call; a prefetch
-#   still queued or running drops what it fetches (nobody asked for it),
-#   and the server cursor is killed on the strand after the calls made
-#   before it.
-
-
-#: _fetch_on_worker's answer when an empty batch came and next() should ask again.
-_FETCH_AGAIN = "again"
-
-
-class _Fetched:
-    """What the workers fetched from one PyMongo cursor and no reader took yet."""
-
-    __slots__ = ("cursor", "docs", "exhausted", "handed_out", "low_water", "prefetching", "error", "closing")
-
-    def __init__(self, cursor: Any) -> None:
-        #: The PyMongo cursor; None until a latent cursor's command runs.
-        self.cursor = cursor
-        self.docs: collections.deque = collections.deque()
-        self.exhausted = False
-        #: Documents taken so far (a give-back checks nobody read on since).
-        self.handed_out = 0
-        #: ``async for`` starts fetching the next batch when no more than
-        #: this many documents are left (half of what the last fetch left);
-        #: -1 until a fetch has run, and for cursors that never prefetch.
-        self.low_water = -1
-        #: A prefetch is queued or running (set on the loop, cleared on the strand).
-        self.prefetching = False
-        #: What a prefetch raised; raised by the first read that needs more
-        #: documents than are buffered.
-        self.error: BaseException | None = None
-        #: Set by close() and rewind() on the loop: a prefetch drops what it fetches.
-        self.closing = False
-
-    def ended(self) -> bool:
-        """Nothing more will be fetched: the end came (and no prefetch error
-        waits to be raised), or the cursor was closed. Read on the loop."""
-        return (self.exhausted and self.error is None) or self.closing
-
-    def take(self, length: int | None) -> list:
-        """Up to ``length`` documents (all if None), in order, on the reader's loop."""
-        docs = self.docs
-        count = len(docs) if length is None else min(length, len(docs))
-        taken: list = []
-        append, popleft = taken.append, docs.popleft
-        try:
-            for _ in range(count):
-                append(popleft())
-        except IndexError:
-            pass  # a reader on another thread took the rest
-        self.handed_out += len(taken)
-        return taken
-
-    def give_back(self, taken: list, handed_out_then: int) -> None:
-        """Put documents a reader took but never received back at the front."""
-        if self.handed_out != handed_out_then:
-            # Someone read on meanwhile: the next read gets these older
-            # documents after newer ones. Rare (see doc/reliability.md); said.
-            _log.warning(
-                "motorlike: %d documents a cancelled to_list() had taken go back to the cursor "
-                "after %d later ones were read",
-                len(taken),
-                self.handed_out - handed_out_then,
-            )
-        self.docs.extendleft(reversed(taken))
-        self.handed_out -= len(taken)
-
-
-def _fetch(
-    fetched: _Fetched, cursor: Any, wanted: int | None, batches: int | None = None, prefetch: bool = False
-) -> bool:
-    """On the strand: buffer ``wanted`` documents (None: all).
-
-    Stops early at the end of the cursor, or at an empty batch (a tailable
-    cursor with nothing new), or after ``batches`` batches. Never loops on
-    empty batches: that would hold the strand, and a thread, for as long as
-    the server has nothing, however long ago the reader gave up. Returns
-    whether documents are buffered. A ``prefetch`` drops its batch if the
-    cursor was closed meanwhile.
-    """
-    docs = fetched.docs
-    refills = 0
-    if fetched.exhausted:
-        return bool(docs)
-    if _is_empty(cursor):
-        fetched.exhausted = True
-        return bool(docs)
-    while True:
-        data = _buffer(cursor)
-        if prefetch and fetched.closing:
-            return bool(docs)
-        if data is not docs:
-            # A batch PyMongo received: it joins ours, and ours becomes
-            # PyMongo's buffer again, so that anything reading the PyMongo
-            # cursor (its alive, PyMongo's own tests) sees the documents.
-            docs.extend(data)
-            _set_buffer(cursor, docs)
-        if _server_done(cursor):
-            fetched.exhausted = True
-            return bool(docs)
-        if (wanted is not None and len(docs) >= wanted) or (batches is not None and refills >= batches):
-            return bool(docs)
-        _set_buffer(cursor, collections.deque())  # PyMongo fetches only into an empty buffer
-        refills += 1
-        if not _refill(cursor) and not _server_done(cursor):
-            # Another fetch may follow later: a tailable cursor, or a
-            # server that answered an empty batch.
-            _set_buffer(cursor, docs)
-            return bool(docs)
 
 
 class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
@@ -212,7 +76,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.collection = collection
         self.started = False
         self.closed = False
-        self._fetched = _Fetched(cursor)
+        self._fetched = Fetched(cursor)
         self._init_strand()
 
     @classmethod
@@ -260,8 +124,8 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.started = True
         return self.delegate
 
-    def _fetch_on_worker(self, fetched: _Fetched, wanted: int | None, for_next: bool) -> Any:
-        """True if documents are buffered; ``_FETCH_AGAIN`` if ``next()`` should ask again."""
+    def _fetch_on_worker(self, fetched: Fetched, wanted: int | None, for_next: bool) -> Any:
+        """True if documents are buffered; ``FETCH_AGAIN`` if ``next()`` should ask again."""
         error = fetched.error
         if error is not None:
             if wanted is not None and len(fetched.docs) >= wanted:
@@ -278,7 +142,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if cursor is None:
             cursor = fetched.cursor = self._ensure_started()
         self.started = True
-        buffered = _fetch(fetched, cursor, wanted)
+        buffered = fetch(fetched, cursor, wanted)
         # Never ahead of a tailable cursor (its getMore waits for new data),
         # nor with an explicit session: PyMongo's sessions are not
         # thread-safe, and the caller may use it meanwhile.
@@ -287,10 +151,10 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         if not buffered and for_next and isinstance(cursor, CommandCursor) and not fetched.exhausted:
             # PyMongo's CommandCursor.next() goes on through empty batches:
             # so does __anext__, one worker call per batch, from the loop.
-            return _FETCH_AGAIN
+            return FETCH_AGAIN
         return buffered
 
-    def _prefetch_on_worker(self, fetched: _Fetched) -> None:
+    def _prefetch_on_worker(self, fetched: Fetched) -> None:
         """On the strand: fetch one more batch for ``async for``.
 
         Its outcome goes nowhere but ``fetched``: documents are appended in
@@ -301,7 +165,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         try:
             cursor = fetched.cursor
             if cursor is not None and fetched.error is None and not fetched.exhausted and not fetched.closing:
-                _fetch(fetched, cursor, None, batches=1, prefetch=True)
+                fetch(fetched, cursor, None, batches=1, prefetch=True)
                 fetched.low_water = len(fetched.docs) // 2
         except BaseException as exc:  # noqa: BLE001 - kept for the reader
             if not fetched.closing:
@@ -309,7 +173,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         finally:
             fetched.prefetching = False
 
-    def _start_prefetch(self, fetched: _Fetched) -> None:
+    def _start_prefetch(self, fetched: Fetched) -> None:
         fetched.prefetching = True
         fetched.low_water = -1  # until this prefetch has fetched
         try:
@@ -466,7 +330,7 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase):
         self.delegate.batch_size(batch_size)
         return self
 
-    def _close_on_worker(self, fetched: _Fetched) -> None:
+    def _close_on_worker(self, fetched: Fetched) -> None:
         # A latent cursor's command may have run on a path that did not
         # record it in ``fetched`` (synchro starts it directly).
         cursor = fetched.cursor if fetched.cursor is not None else self.delegate
@@ -557,7 +421,7 @@ class AgnosticCursor(AgnosticBaseCursor):
         # reads made before rewind() finish on it, then it is killed, while
         # the new cursor's calls need not wait for that.
         self.delegate = self.delegate.clone()
-        self._fetched = _Fetched(self.delegate)
+        self._fetched = Fetched(self.delegate)
         self._init_strand()
         BackgroundCall(self._close_on_worker, old, strand=old_strand, lane=self._lane())
         self.started = False
@@ -598,73 +462,3 @@ class AgnosticCursor(AgnosticBaseCursor):
 @wraps_pymongo(RawBatchCursor)
 class AgnosticRawBatchCursor(AgnosticCursor):
     __motor_class_name__ = "MotorRawBatchCursor"
-
-
-@wraps_pymongo(CommandCursor)
-class AgnosticCommandCursor(AgnosticBaseCursor):
-    __motor_class_name__ = "MotorCommandCursor"
-
-    @classmethod
-    def _from_delegate(cls, owner: Any, delegate: CommandCursor) -> AgnosticCommandCursor:
-        return cls(delegate, owner)
-
-
-@wraps_pymongo(RawBatchCommandCursor)
-class AgnosticRawBatchCommandCursor(AgnosticCommandCursor):
-    __motor_class_name__ = "MotorRawBatchCommandCursor"
-
-
-class AgnosticLatentCommandCursor(AgnosticCommandCursor):
-    """A command cursor whose command runs on first use (aggregate, list_indexes ...).
-
-    ``collection.aggregate(pipeline)`` returns at once, without ``await``;
-    the aggregation is sent when the cursor is first iterated, so a bad
-    pipeline raises there.
-    """
-
-    __motor_class_name__ = "MotorLatentCommandCursor"
-    __delegate_class__ = CommandCursor
-
-    def __init__(self, owner: Any, start_method: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(None, owner)
-        args, kwargs = unwrap_arguments(args, kwargs)
-        self._start_method = start_method
-        self._start_args = args
-        self._start_kwargs = kwargs
-        self._pending_batch_size: int | None = None
-
-    def _ensure_started(self) -> Any:
-        if self.delegate is None:
-            start = getattr(self.collection.delegate, self._start_method)
-            kwargs = self._start_kwargs
-            if self._pending_batch_size is not None and self._start_method.startswith("aggregate"):
-                kwargs = {"batchSize": self._pending_batch_size, **kwargs}
-            cursor = start(*self._start_args, **kwargs)
-            if self._pending_batch_size is not None:
-                cursor.batch_size(self._pending_batch_size)
-            self.delegate = cursor
-        self.started = True
-        return self.delegate
-
-    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor[_DocumentType]:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
-            raise TypeError(f"batch_size must be an integer, not {type(batch_size).__name__}")
-        if batch_size < 0:
-            raise ValueError("batch_size must be >= 0")
-        if self.delegate is None:
-            self._pending_batch_size = batch_size
-        else:
-            self.delegate.batch_size(batch_size)
-        return self
-
-    @property
-    def cursor_id(self) -> Any:  # type: ignore[override]
-        return None if self.delegate is None else self.delegate.cursor_id
-
-    @property
-    def address(self) -> Any:  # type: ignore[override]
-        return None if self.delegate is None else self.delegate.address
-
-    @property
-    def session(self) -> Any:  # type: ignore[override]
-        return None if self.delegate is None else self.delegate.session

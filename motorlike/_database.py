@@ -2,7 +2,8 @@
 
 A database knows its client only as the object that made it (``client``), and
 recognises one by what it wraps, a ``MongoClient``: the client module imports
-this one, not the other way round.
+this one, not the other way round. Annotations name the client's public class
+by its full name, unimported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pymongo.typings import _DocumentType  # annotations only: the stubs' docume
 from motorlike._base import AgnosticBaseProperties, _legacy_call, _not_callable, wraps_a
 from motorlike._bridge import lane_of
 from motorlike._collection import AgnosticCollection
-from motorlike._cursor import AgnosticLatentCommandCursor
+from motorlike._command_cursor import AgnosticLatentCommandCursor
 from motorlike.metaprogramming import (
     AsyncCall,
     DelegateMethod,
@@ -54,7 +55,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
     #: Motor's subclasses set ``self._client``; it becomes ``client``.
     _client = MotorBackReference("_motorlike_client")
 
-    def __init__(self, client: Any, name: str, _delegate: Database | None = None, **kwargs: Any) -> None:
+    def __init__(self, client: "motorlike.core.AgnosticClient", name: str, _delegate: Database | None = None, **kwargs: Any) -> None:
         self._motorlike_client = client
         super().__init__(_delegate if _delegate is not None else Database(client.delegate, name, **kwargs))
 
@@ -64,7 +65,7 @@ class AgnosticDatabase(AgnosticBaseProperties):
         return cls(client, delegate.name, _delegate=delegate)
 
     @property
-    def client(self) -> Any:
+    def client(self) -> "motorlike.core.AgnosticClient[_DocumentType]":
         """The motorlike client this database belongs to."""
         return self._motorlike_client
 

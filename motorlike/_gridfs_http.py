@@ -19,7 +19,8 @@ import mimetypes
 from typing import Any, Callable, Mapping
 
 from motorlike.metaprogramming import generated_class
-from motorlike.motor_gridfs import AgnosticGridFSBucket, _file_document
+from motorlike._internals import _file_document
+from motorlike.motor_gridfs import AgnosticGridFSBucket
 
 _UTC = datetime.timezone.utc
 DEFAULT_MIME_TYPE = "application/octet-stream"

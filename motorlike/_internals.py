@@ -48,10 +48,7 @@ def _is_empty(cursor: Any) -> bool:
     return bool(getattr(cursor, "_empty", False))
 
 
-# GridFS. motor_gridfs also overrides two private methods in subclasses:
-# ``Cursor._unpack_response`` (its chunk cursor takes replies apart itself)
-# and ``GridIn._flush_data`` (a window per insert), and reads
-# ``GridIn._buffered_docs``; the test checks those too.
+# GridFS: a GridOut's file document, chunk iterator and chunks collection.
 
 
 def _file_document(grid_out: Any) -> Any:

@@ -13,6 +13,7 @@ import collections
 import contextvars
 import logging
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -33,6 +34,15 @@ _log = logging.getLogger("motorlike")
 class WorkerThreadsExhausted(PyMongoError):
     """No worker thread could be had for a call: ``MOTORLIKE_MAX_THREADS``
     threads are all busy with calls that do not finish (R4)."""
+
+    @classmethod
+    def at(cls, threads: int, max_threads: int, cause: BaseException | None = None) -> WorkerThreadsExhausted:
+        error = cls(
+            f"no worker thread for this call: all {threads} threads are busy with calls that do not "
+            f"finish, and no more could be started (MOTORLIKE_MAX_THREADS is {max_threads})"
+        )
+        error.__cause__ = cause
+        return error
 
 
 def deliver_to_future(future: Any, result: Any, error: BaseException | None) -> None:
@@ -85,6 +95,20 @@ class Job:
         self.refused_at = 0.0  # when the OS first refused a thread for it
 
 
+class Worker:
+    """One pool thread's parking spot: it sleeps on ``wake`` until handed a job."""
+
+    __slots__ = ("job", "wake", "running", "running_since")
+
+    def __init__(self, job: Job) -> None:
+        self.job: Job | None = job
+        self.wake = threading.Lock()
+        self.wake.acquire()  # held while there is nothing to do
+        # What the watchdog reads, under the pool's lock.
+        self.running: Job | None = None
+        self.running_since = 0.0
+
+
 class Lane:
     """One client's calls: how many run, and those waiting for a thread.
 
@@ -130,6 +154,39 @@ class Lane:
         except Exception:  # noqa: BLE001 - a client torn down: no better bound than the cap
             known = 0
         return running < (self.cap if not known else min(self.cap, self.floor * known))
+
+    def take_due(self, now: float, overdue: float, youngest_start: float, room: int) -> tuple[list, list, list]:
+        """The watchdog's look at this lane, which has jobs waiting: R2-R4 of the pool's policy.
+
+        Under the pool's lock. ``overdue``: what was queued (or started)
+        before it has waited ``queue_wait``; ``youngest_start``: when its
+        latest running call started (``now`` if none runs); ``room``: threads
+        the pool may still start. Returns the jobs to start (counted in
+        ``running`` already), those to fail for want of a thread (R4), and
+        cancelled ones to drop now (their strands move on), not when a thread
+        would have reached them.
+        """
+        to_start: list[Job] = []
+        to_fail: list[Job] = []
+        cancelled = [job for job in self.queue if job.waiter.cancelled()]
+        if cancelled:
+            self.queue = collections.deque(job for job in self.queue if not job.waiter.cancelled())
+        stalled = bool(self.running) and self.last_finished <= overdue and (
+            self.stalled_since > self.last_finished or youngest_start <= overdue
+        )
+        if stalled and self.stalled_since <= self.last_finished:
+            self.stalled_since = now
+        if stalled:  # R3: each job that waited queue_wait gets a thread
+            while self.queue and self.has_room() and len(to_start) < room and self.queue[0].queued_at <= overdue:
+                self.running += 1
+                to_start.append(self.queue.popleft())
+        elif self.queue and not self.running and room:  # R2
+            self.running += 1
+            to_start.append(self.queue.popleft())
+        if self.queue and not self.running and not room:
+            while self.queue and self.queue[0].queued_at <= overdue:  # R4
+                to_fail.append(self.queue.popleft())
+        return to_start, to_fail, cancelled
 
     def check_open(self) -> None:
         if self.closed:
@@ -190,3 +247,21 @@ def _deliver_outcome(outcome: tuple) -> None:
         pass
     except BaseException as exc:  # noqa: BLE001 - a worker must never die of it (it may be parked already)
         _log.error("motorlike: an outcome could not be handed to its event loop", exc_info=exc)
+
+
+def fail_unstarted(pool: Any, job: Job, error: BaseException | None) -> None:
+    """Outside the pool's lock: a job that never ran ends with ``error`` (None: its
+    caller knows already, or gave up). Its strand moves on first, as after a
+    call that ran; each following call is admitted, or fails with the reason
+    it cannot be. Never raises."""
+    while True:
+        follow_up = job.strand.next_after(job) if job.strand is not None else None
+        if error is not None:
+            _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
+        if follow_up is None:
+            return
+        try:
+            pool.admit(follow_up)
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to that call's caller
+            job, error = follow_up, exc

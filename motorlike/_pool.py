@@ -48,9 +48,10 @@ Invariants, kept under ``_lock``:
   lane's queue, or a worker, which runs it (or skips it, if cancelled) and
   then delivers its outcome exactly once. A job that leaves without running
   (cancelled while queued, refused a thread, failed by R4, or its submit
-  raised) goes through ``_fail``, which moves its strand on first and then
-  delivers its error, if any: a strand is never left busy for a job that is
-  nowhere, and ``_fail`` never raises (the watchdog survives anything);
+  raised) goes through ``fail_unstarted`` (motorlike._jobs), which moves its
+  strand on first and then delivers its error, if any: a strand is never
+  left busy for a job that is nowhere, and it never raises (the watchdog
+  survives anything);
 * ``lane.running`` counts the lane's jobs on workers; a job starts only
   while ``lane.has_room()`` (the limit may fall later: a server lost);
 * a lane is in ``_ready`` at most once; no worker idles while a lane in
@@ -75,8 +76,10 @@ from motorlike._jobs import (  # noqa: F401 - the pool's public names
     Lane,
     WorkerThreadsExhausted,
     _deliver_outcome,
+    Worker,
     _execute,
     _log,
+    fail_unstarted,
     deliver_safely,
     deliver_to_future,
 )
@@ -92,20 +95,6 @@ DEFAULT_MAX_THREADS = 2048
 DEFAULT_QUEUE_WAIT_MS = 500
 #: Seconds an extra thread (beyond max_workers) stays idle before it ends.
 IDLE_TIMEOUT = 30.0
-
-
-class _Worker:
-    """One thread's parking spot: it sleeps on ``wake`` until handed a job."""
-
-    __slots__ = ("job", "wake", "running", "running_since")
-
-    def __init__(self, job: Job) -> None:
-        self.job: Job | None = job
-        self.wake = threading.Lock()
-        self.wake.acquire()  # held while there is nothing to do
-        # What the watchdog reads, under the pool's lock.
-        self.running: Job | None = None
-        self.running_since = 0.0
 
 
 #: Returned by _finish: the worker is on the idle stack.
@@ -132,9 +121,9 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._ready: collections.deque[Lane] = collections.deque()
         self._waiting: set[Lane] = set()  # lanes with jobs in their queue
-        self._idle: list[_Worker] = []
+        self._idle: list[Worker] = []
         self._threads = 0
-        self._workers: set[_Worker] = set()
+        self._workers: set[Worker] = set()
         self._shut_down = False
         self._queued = threading.Condition(self._lock)  # the watchdog sleeps on it
         self._watchdog: threading.Thread | None = None
@@ -191,7 +180,7 @@ class WorkerPool:
             # The caller hears of it from this raise; the strand's later
             # calls (made meanwhile on other threads) must still run.
             if strand is not None:
-                _fail(self, job, None)
+                fail_unstarted(self, job, None)
             raise
 
     def admit(self, job: Job) -> None:
@@ -255,7 +244,7 @@ class WorkerPool:
         """
         # A bare thread: threading.Thread.start() waits until the new thread
         # runs, which costs up to a GIL switch interval each.
-        worker = _Worker(job)
+        worker = Worker(job)
         with self._lock:
             self._workers.add(worker)
             self.peak_threads = max(self.peak_threads, self._threads)
@@ -279,7 +268,7 @@ class WorkerPool:
 
     # -- the workers -------------------------------------------------------
 
-    def _work(self, me: _Worker) -> None:
+    def _work(self, me: Worker) -> None:
         job = me.job
         me.job = None
         placement = self.placement
@@ -309,7 +298,7 @@ class WorkerPool:
         if placement is not None:
             placement.worker_ending()
 
-    def _finish(self, me: _Worker, done: Job, follow_up: Job | None) -> Any:
+    def _finish(self, me: Worker, done: Job, follow_up: Job | None) -> Any:
         """This worker's next job (``follow_up`` if its lane has room), or _PARKED."""
         with self._lock:
             me.running, me.running_since = None, 0.0
@@ -349,12 +338,12 @@ class WorkerPool:
             return job
         return None
 
-    def _leave(self, me: _Worker) -> None:
+    def _leave(self, me: Worker) -> None:
         # Under _lock: this worker's thread ends.
         self._threads -= 1
         self._workers.discard(me)
 
-    def _wait_for_job(self, me: _Worker) -> Job | None:
+    def _wait_for_job(self, me: Worker) -> Job | None:
         """Sleep until handed a job; None when this thread should end."""
         while True:
             extra = self._threads > self.max_workers
@@ -402,20 +391,12 @@ class WorkerPool:
             try:
                 self._start_threads(to_start)
                 for job in to_fail:
-                    _fail(self, job, self._exhausted())
+                    fail_unstarted(self, job, WorkerThreadsExhausted.at(self._threads, self.max_threads))
                 for job in cancelled:
-                    _fail(self, job, None)
+                    fail_unstarted(self, job, None)
             except BaseException as exc:  # noqa: BLE001 - the watchdog must outlive anything
                 _log.error("motorlike: the pool's watchdog hit an error", exc_info=exc)
             time.sleep(self.queue_wait / 4)
-
-    def _exhausted(self, cause: BaseException | None = None) -> WorkerThreadsExhausted:
-        error = WorkerThreadsExhausted(
-            f"no worker thread for this call: all {self._threads} threads are busy with calls that do not "
-            f"finish, and no more could be started (MOTORLIKE_MAX_THREADS is {self.max_threads})"
-        )
-        error.__cause__ = cause
-        return error
 
     def _look(self, now: float) -> tuple[list[Job], list[Job], list[Job]]:
         # Under _lock.
@@ -432,28 +413,11 @@ class WorkerPool:
         overdue = now - self.queue_wait
         self._dispatch_to_idle()  # a lane's room may have grown (a server became known)
         for lane in list(self._waiting):
-            # A cancelled call waiting for a thread is dropped now (its
-            # strand moves on), not when a thread would have reached it.
-            if any(job.waiter.cancelled() for job in lane.queue):
-                cancelled.extend(job for job in lane.queue if job.waiter.cancelled())
-                lane.queue = collections.deque(job for job in lane.queue if not job.waiter.cancelled())
-            stalled = bool(lane.running) and lane.last_finished <= overdue and (
-                lane.stalled_since > lane.last_finished or youngest.get(lane, now) <= overdue
-            )
-            if stalled and lane.stalled_since <= lane.last_finished:
-                lane.stalled_since = now
-            if stalled:  # R3: each job that waited queue_wait gets a thread
-                while lane.queue and lane.has_room() and room and lane.queue[0].queued_at <= overdue:
-                    lane.running += 1
-                    room -= 1
-                    to_start.append(lane.queue.popleft())
-            elif lane.queue and not lane.running and room:  # R2
-                lane.running += 1
-                room -= 1
-                to_start.append(lane.queue.popleft())
-            if lane.queue and not lane.running and not room:
-                while lane.queue and lane.queue[0].queued_at <= overdue:  # R4
-                    to_fail.append(lane.queue.popleft())
+            starting, failing, dropped = lane.take_due(now, overdue, youngest.get(lane, now), room)
+            room -= len(starting)
+            to_start += starting
+            to_fail += failing
+            cancelled += dropped
             if not lane.queue:
                 self._waiting.discard(lane)
             else:
@@ -489,7 +453,7 @@ class WorkerPool:
                     self._dispatch_to_idle()
                 _log.error("motorlike: could not start a worker thread", exc_info=exc)
                 for later in to_fail:
-                    _fail(self, later, self._exhausted(exc))
+                    fail_unstarted(self, later, WorkerThreadsExhausted.at(self._threads, self.max_threads, exc))
                 return
 
     # -- inspection and shutdown ---------------------------------------------
@@ -528,21 +492,3 @@ class WorkerPool:
             deadline = time.monotonic() + 10
             while self._threads and time.monotonic() < deadline:
                 time.sleep(0.005)
-
-
-def _fail(pool: WorkerPool, job: Job, error: BaseException | None) -> None:
-    """Outside the lock: a job that never ran ends with ``error`` (None: its
-    caller knows already, or gave up). Its strand moves on first, as after a
-    call that ran; each following call is admitted, or fails with the reason
-    it cannot be. Never raises."""
-    while True:
-        follow_up = job.strand.next_after(job) if job.strand is not None else None
-        if error is not None:
-            _deliver_outcome((job.loop, job.deliver, job.waiter, None, error))
-        if follow_up is None:
-            return
-        try:
-            pool.admit(follow_up)
-            return
-        except BaseException as exc:  # noqa: BLE001 - handed to that call's caller
-            job, error = follow_up, exc

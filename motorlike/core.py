@@ -28,14 +28,12 @@ from motorlike._change_stream import AgnosticChangeStream
 from motorlike._client import AgnosticClient
 from motorlike._collection import AgnosticCollection
 from motorlike._database import AgnosticDatabase
-from motorlike._cursor import (
-    AgnosticBaseCursor,
+from motorlike._command_cursor import (
     AgnosticCommandCursor,
-    AgnosticCursor,
     AgnosticLatentCommandCursor,
     AgnosticRawBatchCommandCursor,
-    AgnosticRawBatchCursor,
 )
+from motorlike._cursor import AgnosticBaseCursor, AgnosticCursor, AgnosticRawBatchCursor
 from motorlike._encryption import AgnosticClientEncryption
 from motorlike._bridge import BackgroundCall, WorkerThreadsExhausted
 from motorlike._session import AgnosticClientSession, _BoundSession, _MotorTransactionContext  # noqa: F401 - Motor's names

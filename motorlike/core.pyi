@@ -45,7 +45,8 @@ from typing_extensions import TypeVar
 
 from motorlike._bridge import BackgroundCall as BackgroundCall, SerializedWorkerCalls
 from motorlike._jobs import WorkerThreadsExhausted as WorkerThreadsExhausted
-from motorlike.metaprogramming import AgnosticBase as AgnosticBase, coroutine_annotation as coroutine_annotation
+from motorlike._signatures import coroutine_annotation as coroutine_annotation
+from motorlike.metaprogramming import AgnosticBase as AgnosticBase
 
 __all__ = [
     "AgnosticBase",
@@ -198,127 +199,6 @@ class AgnosticClient(AgnosticBaseProperties[_DocumentType]):
     def io_loop(self) -> Any: ...
     def __getattr__(self, name: str) -> AgnosticDatabase[_DocumentType]: ...
     def __getitem__(self, name: str) -> AgnosticDatabase[_DocumentType]: ...
-    @property
-    def codec_options(self) -> CodecOptions[Any]: ...
-    @property
-    def read_preference(self) -> Any: ...
-    @property
-    def read_concern(self) -> ReadConcern: ...
-    @property
-    def write_concern(self) -> WriteConcern: ...
-
-class AgnosticDatabase(AgnosticBaseProperties[_DocumentType]):
-    @property
-    def name(self) -> str: ...
-    async def command(
-        self,
-        command: str | MutableMapping[str, Any],
-        value: Any = ...,
-        check: bool = ...,
-        allowable_errors: Sequence[str | int] | None = ...,
-        read_preference: Any = ...,
-        codec_options: CodecOptions[Any] | None = ...,
-        session: AgnosticClientSession | None = ...,
-        comment: Any = ...,
-        **kwargs: Any,
-    ) -> Any: ...
-    async def create_collection(
-        self,
-        name: str,
-        codec_options: CodecOptions[Any] | None = ...,
-        read_preference: Any = ...,
-        write_concern: WriteConcern | None = ...,
-        read_concern: ReadConcern | None = ...,
-        session: AgnosticClientSession | None = ...,
-        check_exists: bool | None = ...,
-        **kwargs: Any,
-    ) -> AgnosticCollection[_DocumentType]: ...
-    async def cursor_command(
-        self,
-        command: str | MutableMapping[str, Any],
-        value: Any = ...,
-        read_preference: Any = ...,
-        codec_options: CodecOptions[Any] | None = ...,
-        session: AgnosticClientSession | None = ...,
-        comment: Any = ...,
-        max_await_time_ms: int | None = ...,
-        **kwargs: Any,
-    ) -> AgnosticCommandCursor[_DocumentType]: ...
-    async def dereference(
-        self,
-        dbref: DBRef,
-        session: AgnosticClientSession | None = ...,
-        comment: Any = ...,
-        **kwargs: Any,
-    ) -> _DocumentType | None: ...
-    async def drop_collection(
-        self,
-        name_or_collection: str | AgnosticCollection[Any],
-        session: AgnosticClientSession | None = ...,
-        comment: Any = ...,
-        encrypted_fields: Mapping[str, Any] | None = ...,
-    ) -> dict[str, Any]: ...
-    async def list_collection_names(
-        self,
-        session: AgnosticClientSession | None = ...,
-        filter: Mapping[str, Any] | None = ...,
-        comment: Any = ...,
-        **kwargs: Any,
-    ) -> list[str]: ...
-    async def list_collections(
-        self,
-        session: AgnosticClientSession | None = ...,
-        filter: Mapping[str, Any] | None = ...,
-        comment: Any = ...,
-        **kwargs: Any,
-    ) -> AgnosticCommandCursor[MutableMapping[str, Any]]: ...
-    async def validate_collection(
-        self,
-        name_or_collection: str | AgnosticCollection[Any],
-        scandata: bool = ...,
-        full: bool = ...,
-        session: AgnosticClientSession | None = ...,
-        background: bool | None = ...,
-        comment: Any = ...,
-    ) -> dict[str, Any]: ...
-    def get_collection(
-        self,
-        name: str,
-        codec_options: CodecOptions[Any] | None = ...,
-        read_preference: Any = ...,
-        write_concern: WriteConcern | None = ...,
-        read_concern: ReadConcern | None = ...,
-    ) -> AgnosticCollection[_DocumentType]: ...
-    def with_options(
-        self,
-        codec_options: CodecOptions[Any] | None = ...,
-        read_preference: Any = ...,
-        write_concern: WriteConcern | None = ...,
-        read_concern: ReadConcern | None = ...,
-    ) -> AgnosticDatabase[_DocumentType] | AgnosticDatabase[Any]: ...
-    def __bool__(self) -> NoReturn: ...
-    async def current_op(self, include_all: bool = ..., session: Any = ...) -> dict[Any, Any]: ...
-    async def profiling_level(self, session: Any = ...) -> int: ...
-    async def set_profiling_level(self, level: int, slow_ms: int | None = ..., session: Any = ...) -> None: ...
-    async def profiling_info(self, session: Any = ...) -> list[Any]: ...
-    def __init__(
-        self,
-        client: AgnosticClient,
-        name: str,
-        _delegate: Database[Any] | None = ...,
-        **kwargs: Any,
-    ) -> None: ...
-    @property
-    def client(self) -> AgnosticClient[_DocumentType]: ...
-    def get_io_loop(self) -> Any: ...
-    def __getattr__(self, name: str) -> AgnosticCollection[_DocumentType]: ...
-    def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]: ...
-    def aggregate(
-        self,
-        pipeline: Sequence[Mapping[str, Any]],
-        session: AgnosticClientSession | None = ...,
-        **kwargs: Any,
-    ) -> AgnosticLatentCommandCursor[_DocumentType]: ...
     @property
     def codec_options(self) -> CodecOptions[Any]: ...
     @property
@@ -680,6 +560,148 @@ class AgnosticCollection(AgnosticBaseProperties[_DocumentType]):
     def write_concern(self) -> WriteConcern: ...
     database: AgnosticDatabase[_DocumentType]
 
+class AgnosticDatabase(AgnosticBaseProperties[_DocumentType]):
+    @property
+    def name(self) -> str: ...
+    async def command(
+        self,
+        command: str | MutableMapping[str, Any],
+        value: Any = ...,
+        check: bool = ...,
+        allowable_errors: Sequence[str | int] | None = ...,
+        read_preference: Any = ...,
+        codec_options: CodecOptions[Any] | None = ...,
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> Any: ...
+    async def create_collection(
+        self,
+        name: str,
+        codec_options: CodecOptions[Any] | None = ...,
+        read_preference: Any = ...,
+        write_concern: WriteConcern | None = ...,
+        read_concern: ReadConcern | None = ...,
+        session: AgnosticClientSession | None = ...,
+        check_exists: bool | None = ...,
+        **kwargs: Any,
+    ) -> AgnosticCollection[_DocumentType]: ...
+    async def cursor_command(
+        self,
+        command: str | MutableMapping[str, Any],
+        value: Any = ...,
+        read_preference: Any = ...,
+        codec_options: CodecOptions[Any] | None = ...,
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        max_await_time_ms: int | None = ...,
+        **kwargs: Any,
+    ) -> AgnosticCommandCursor[_DocumentType]: ...
+    async def dereference(
+        self,
+        dbref: DBRef,
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> _DocumentType | None: ...
+    async def drop_collection(
+        self,
+        name_or_collection: str | AgnosticCollection[Any],
+        session: AgnosticClientSession | None = ...,
+        comment: Any = ...,
+        encrypted_fields: Mapping[str, Any] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_collection_names(
+        self,
+        session: AgnosticClientSession | None = ...,
+        filter: Mapping[str, Any] | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> list[str]: ...
+    async def list_collections(
+        self,
+        session: AgnosticClientSession | None = ...,
+        filter: Mapping[str, Any] | None = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> AgnosticCommandCursor[MutableMapping[str, Any]]: ...
+    async def validate_collection(
+        self,
+        name_or_collection: str | AgnosticCollection[Any],
+        scandata: bool = ...,
+        full: bool = ...,
+        session: AgnosticClientSession | None = ...,
+        background: bool | None = ...,
+        comment: Any = ...,
+    ) -> dict[str, Any]: ...
+    def get_collection(
+        self,
+        name: str,
+        codec_options: CodecOptions[Any] | None = ...,
+        read_preference: Any = ...,
+        write_concern: WriteConcern | None = ...,
+        read_concern: ReadConcern | None = ...,
+    ) -> AgnosticCollection[_DocumentType]: ...
+    def with_options(
+        self,
+        codec_options: CodecOptions[Any] | None = ...,
+        read_preference: Any = ...,
+        write_concern: WriteConcern | None = ...,
+        read_concern: ReadConcern | None = ...,
+    ) -> AgnosticDatabase[_DocumentType] | AgnosticDatabase[Any]: ...
+    def __bool__(self) -> NoReturn: ...
+    async def current_op(self, include_all: bool = ..., session: Any = ...) -> dict[Any, Any]: ...
+    async def profiling_level(self, session: Any = ...) -> int: ...
+    async def set_profiling_level(self, level: int, slow_ms: int | None = ..., session: Any = ...) -> None: ...
+    async def profiling_info(self, session: Any = ...) -> list[Any]: ...
+    def __init__(
+        self,
+        client: AgnosticClient,
+        name: str,
+        _delegate: Database[Any] | None = ...,
+        **kwargs: Any,
+    ) -> None: ...
+    @property
+    def client(self) -> AgnosticClient[_DocumentType]: ...
+    def get_io_loop(self) -> Any: ...
+    def __getattr__(self, name: str) -> AgnosticCollection[_DocumentType]: ...
+    def __getitem__(self, name: str) -> AgnosticCollection[_DocumentType]: ...
+    def aggregate(
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        session: AgnosticClientSession | None = ...,
+        **kwargs: Any,
+    ) -> AgnosticLatentCommandCursor[_DocumentType]: ...
+    @property
+    def codec_options(self) -> CodecOptions[Any]: ...
+    @property
+    def read_preference(self) -> Any: ...
+    @property
+    def read_concern(self) -> ReadConcern: ...
+    @property
+    def write_concern(self) -> WriteConcern: ...
+
+class AgnosticCommandCursor(AgnosticBaseCursor[_DocumentType]):
+    @property
+    def address(self) -> tuple[str, int | None] | None: ...
+    @property
+    def cursor_id(self) -> int | None: ...
+    @property
+    def session(self) -> ClientSession | None: ...
+
+class AgnosticLatentCommandCursor(AgnosticCommandCursor[_DocumentType]):
+    def __init__(self, owner: Any, start_method: str, *args: Any, **kwargs: Any) -> None: ...
+    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor[_DocumentType]: ...
+    @property
+    def cursor_id(self) -> Any: ...
+    @property
+    def address(self) -> Any: ...
+    @property
+    def session(self) -> Any: ...
+
+class AgnosticRawBatchCommandCursor(AgnosticCommandCursor[_DocumentType]):
+    ...
+
 class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase, Generic[_DocumentType]):
     def __init__(self, cursor: Any, *args: Any, **kwargs: Any) -> None: ...
     @property
@@ -702,14 +724,6 @@ class AgnosticBaseCursor(SerializedWorkerCalls, AgnosticBase, Generic[_DocumentT
     async def __aexit__(self, *exc_info: Any) -> None: ...
     closed: bool
     started: bool
-
-class AgnosticCommandCursor(AgnosticBaseCursor[_DocumentType]):
-    @property
-    def address(self) -> tuple[str, int | None] | None: ...
-    @property
-    def cursor_id(self) -> int | None: ...
-    @property
-    def session(self) -> ClientSession | None: ...
 
 class AgnosticCursor(AgnosticBaseCursor[_DocumentType]):
     def add_option(self, mask: int) -> AgnosticCursor[_DocumentType]: ...
@@ -755,19 +769,6 @@ class AgnosticCursor(AgnosticBaseCursor[_DocumentType]):
     def cursor_id(self) -> int | None: ...
     @property
     def session(self) -> ClientSession | None: ...
-
-class AgnosticLatentCommandCursor(AgnosticCommandCursor[_DocumentType]):
-    def __init__(self, owner: Any, start_method: str, *args: Any, **kwargs: Any) -> None: ...
-    def batch_size(self, batch_size: int) -> AgnosticLatentCommandCursor[_DocumentType]: ...
-    @property
-    def cursor_id(self) -> Any: ...
-    @property
-    def address(self) -> Any: ...
-    @property
-    def session(self) -> Any: ...
-
-class AgnosticRawBatchCommandCursor(AgnosticCommandCursor[_DocumentType]):
-    ...
 
 class AgnosticRawBatchCursor(AgnosticCursor[_DocumentType]):
     def add_option(self, mask: int) -> AgnosticRawBatchCursor[_DocumentType]: ...

@@ -42,38 +42,20 @@ from typing import Any, Callable, TypeVar
 from motorlike import _bridge, _docstrings, _pymongo_members
 from motorlike._bridge import BackgroundCall, SerializedWorkerCalls, deliver_to_future
 from motorlike._extension import MotorBackReference, framework_optional, takes_framework
+from motorlike._registry import _wrapper_declarations, declaration_for, framework_class_names, wraps_pymongo
+from motorlike._signatures import (
+    coroutine_annotation,
+    describe,
+    is_async_method,
+    pymongo_member,
+    pymongo_parameters,
+    set_signature,
+)
 
-# PyMongo class -> declaration class that wraps it (see wraps_pymongo).
-_wrapper_declarations: dict[type, type] = {}
 #: Where an object keeps (pool, its client's lane): see AgnosticBase._lane.
 _LANE_KEY = "_motorlike_lane"
 # (declaration, framework module) -> generated class.
 _generated: dict[tuple[type, Any], type] = {}
-
-
-def wraps_pymongo(pymongo_class: type) -> Callable[[type], type]:
-    """Class decorator: declare that ``cls`` wraps ``pymongo_class``.
-
-    Results of that exact PyMongo type (or a subclass with no declaration of
-    its own) returned through ``wrap=True`` factories become instances of the
-    generated class, made with ``cls._from_delegate(owner, result)``.
-    """
-
-    def register(cls: type) -> type:
-        cls.__delegate_class__ = pymongo_class  # type: ignore[attr-defined]
-        _wrapper_declarations[pymongo_class] = cls
-        return cls
-
-    return register
-
-
-def declaration_for(pymongo_type: type) -> type | None:
-    """The declaration class registered for ``pymongo_type`` or its nearest base."""
-    for klass in pymongo_type.__mro__:
-        declaration = _wrapper_declarations.get(klass)
-        if declaration is not None:
-            return declaration
-    return None
 
 
 def result_wrapper(framework: Any) -> Callable[[Any, Any], Any]:
@@ -196,42 +178,6 @@ def unwrap_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return args, kwargs
 
 
-def _pymongo_member(cls: type, name: str) -> Any:
-    delegate_class = getattr(cls, "__delegate_class__", None)
-    if delegate_class is None:
-        return None
-    return inspect.getattr_static(delegate_class, name, None)
-
-
-#: framework -> (how many declarations it was made from, the mapping): the
-#: generator asks once per attribute, the mapping changes only when a
-#: declaration is added.
-_class_names_cache: dict[Any, tuple[int, dict[str, str]]] = {}
-
-
-def _framework_class_names(framework: Any) -> dict[str, str]:
-    """PyMongo class name -> this framework's class name, for signatures."""
-    cached = _class_names_cache.get(framework)
-    if cached is not None and cached[0] == len(_wrapper_declarations):
-        return cached[1]
-    names = _build_class_names(framework)
-    _class_names_cache[framework] = (len(_wrapper_declarations), names)
-    return names
-
-
-def _build_class_names(framework: Any) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for pymongo_class, declaration in list(_wrapper_declarations.items()):
-        motor_name = framework.CLASS_PREFIX + getattr(declaration, "__motor_class_name__", declaration.__name__)
-        pending = [pymongo_class]
-        while pending:  # subclasses too: CollectionChangeStream is a ChangeStream
-            klass = pending.pop()
-            if klass is pymongo_class or klass not in _wrapper_declarations:
-                names.setdefault(klass.__name__, motor_name)
-                pending.extend(klass.__subclasses__())
-    return names
-
-
 def _coroutine_names() -> set[str]:
     """Names of every coroutine method of every declaration (for examples)."""
     names: set[str] = set()
@@ -241,108 +187,6 @@ def _coroutine_names() -> set[str]:
                 if isinstance(value, AsyncCall) or inspect.iscoroutinefunction(value) or is_async_method(value):
                     names.add(name)
     return names
-
-
-def _set_signature(function: Callable[..., Any], signature: inspect.Signature) -> None:
-    """``__signature__`` and the ``__annotations__`` that agree with it (autodoc
-    and typing.get_type_hints read the latter, not the signature)."""
-    function.__signature__ = signature  # type: ignore[attr-defined]
-    annotations = {
-        name: parameter.annotation
-        for name, parameter in signature.parameters.items()
-        if parameter.annotation is not inspect.Parameter.empty
-    }
-    if signature.return_annotation is not inspect.Signature.empty:
-        annotations["return"] = signature.return_annotation
-    function.__annotations__ = annotations
-
-
-def _describe(
-    function: Callable[..., Any],
-    cls: type,
-    attr_name: str,
-    pymongo_name: str,
-    doc: str | None,
-    framework: Any,
-    *,
-    coroutine: bool = False,
-    wrap: bool = False,
-) -> None:
-    """Name a generated method, and give it a signature and documentation for
-    motorlike's API (see motorlike._docstrings)."""
-    function.__name__ = attr_name
-    motor_name = getattr(cls, "__motor_class_name__", cls.__name__)
-    function.__qualname__ = f"{framework.CLASS_PREFIX}{motor_name}.{attr_name}"
-    member = _pymongo_member(cls, pymongo_name)
-    if isinstance(member, (staticmethod, classmethod)):
-        member = member.__func__
-    signature = None
-    if callable(member):
-        try:
-            signature = inspect.signature(member)
-        except (TypeError, ValueError):
-            pass
-    if signature is not None:
-        class_names = _framework_class_names(framework)
-        parameters = [
-            parameter.replace(annotation=_docstrings.motorlike_annotation(parameter.annotation, class_names))
-            if parameter.annotation is not inspect.Parameter.empty
-            else parameter
-            for parameter in signature.parameters.values()
-        ]
-        returns = signature.return_annotation
-        if wrap and returns is not inspect.Signature.empty:
-            returns = _docstrings.motorlike_annotation(returns, class_names)
-        signature = signature.replace(parameters=parameters, return_annotation=returns)
-        _set_signature(function, signature)
-    if doc is not None:
-        function.__doc__ = doc
-    elif coroutine:
-        returns_text = None
-        if signature is not None and signature.return_annotation is not inspect.Signature.empty:
-            returns_text = str(signature.return_annotation)
-        function.__doc__ = _docstrings.coroutine_doc(
-            cls,
-            attr_name,
-            getattr(cls, "__delegate_class__", None),
-            pymongo_name,
-            getattr(member, "__doc__", None),
-            returns_text,
-            _coroutine_names(),
-        )
-    elif member is not None:
-        function.__doc__ = getattr(member, "__doc__", None)
-
-
-def pymongo_parameters(
-    source: Callable[..., Any], *, skip: int = 1, keyword_only: tuple[str, ...] = ()
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Show a hand-written method with the parameters of the PyMongo callable it forwards to.
-
-    The method takes ``*args, **kwargs`` and passes them on; ``inspect``, help()
-    and the stub generator see ``source``'s parameters after its first
-    ``skip`` (``self``, and Cursor's ``collection``), then ``keyword_only``
-    motorlike options (default None), and the method's own return type.
-    """
-
-    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-        own = inspect.signature(function)
-        parameters = list(inspect.signature(source).parameters.values())[skip:]
-        extra = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Any")
-            for name in keyword_only
-        ]
-        if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
-            parameters[-1:-1] = extra
-        else:
-            parameters += extra
-        first = next(iter(own.parameters.values()))
-        function.__signature__ = own.replace(parameters=[first, *parameters])  # type: ignore[attr-defined]
-        function.__pymongo_parameters__ = source  # type: ignore[attr-defined]
-        function.__doc__ = _docstrings.with_pymongo_parameters(function.__doc__, source.__doc__)
-        return function
-
-    return decorate
 
 
 class MotorAttributeFactory(abc.ABC):
@@ -443,7 +287,10 @@ class AsyncCall(MotorAttributeFactory):
                 parameters=[parameters[0].replace(name="self"), *parameters[1:]]
             )
         else:
-            _describe(call_on_worker, cls, attr_name, pymongo_name, self.doc, framework, coroutine=True, wrap=self.wrap)
+            describe(
+                call_on_worker, cls, attr_name, pymongo_name, self.doc, framework,
+                coroutine=True, wrap=self.wrap, coroutine_names=_coroutine_names,
+            )
         return call_on_worker
 
 
@@ -486,14 +333,14 @@ class ReadOnlyProperty(MotorAttributeFactory):
             value = getattr(self.delegate, pymongo_name)
             return self.wrap(value) if wrap is not None else value
 
-        member = _pymongo_member(cls, pymongo_name)
+        member = pymongo_member(cls, pymongo_name)
         doc = self.doc if self.doc is not None else getattr(member, "__doc__", None)
         getter = getattr(member, "fget", None)
         returns = getattr(getter, "__annotations__", {}).get("return")
         if returns is not None:
             # PyMongo's type, or motorlike's class for what is wrapped.
             if wrap is not None:
-                returns = _docstrings.motorlike_annotation(returns, _framework_class_names(framework))
+                returns = _docstrings.motorlike_annotation(returns, framework_class_names(framework))
             read.__annotations__ = {"return": returns}
         read.__name__ = attr_name
         read.__qualname__ = f"{framework.CLASS_PREFIX}{getattr(cls, '__motor_class_name__', cls.__name__)}.{attr_name}"
@@ -513,7 +360,7 @@ class DelegateMethod(MotorAttributeFactory):
             result = getattr(self.delegate, pymongo_name)(*args, **kwargs)
             return self.wrap(result) if wrap is not None else result
 
-        _describe(call, cls, attr_name, pymongo_name, self.doc, framework, wrap=self.wrap)
+        describe(call, cls, attr_name, pymongo_name, self.doc, framework, wrap=self.wrap)
         return call
 
 
@@ -550,10 +397,10 @@ class BackgroundMethod(MotorAttributeFactory):
             strand = self._strand if serialized else None
             return BackgroundCall(method, *args, strand=strand, framework=framework, wait_at_exit=closes_client)
 
-        _describe(call_in_background, cls, attr_name, pymongo_name, self.doc, framework)
+        describe(call_in_background, cls, attr_name, pymongo_name, self.doc, framework)
         signature = getattr(call_in_background, "__signature__", None)
         if signature is not None:
-            _set_signature(call_in_background, signature.replace(return_annotation="BackgroundCall"))
+            set_signature(call_in_background, signature.replace(return_annotation="BackgroundCall"))
         return call_in_background
 
 
@@ -567,12 +414,12 @@ class MotorCursorChainingMethod(MotorAttributeFactory):
             getattr(self.delegate, pymongo_name)(*args, **kwargs)
             return self
 
-        _describe(chain, cls, attr_name, pymongo_name, self.doc, framework)
+        describe(chain, cls, attr_name, pymongo_name, self.doc, framework)
         # The PyMongo signature is right but for what is returned: this cursor.
         signature = getattr(chain, "__signature__", None)
         if signature is not None:
             motor_name = framework.CLASS_PREFIX + getattr(cls, "__motor_class_name__", cls.__name__)
-            _set_signature(chain, signature.replace(return_annotation=f"{motor_name}[_DocumentType]"))
+            set_signature(chain, signature.replace(return_annotation=f"{motor_name}[_DocumentType]"))
         return chain
 
 
@@ -615,18 +462,6 @@ def generated_class(declaration: type[_Declaration], framework: Any) -> type[_De
     framework's public module (``AsyncIOMotorCursor`` ...); made once, cached.
     The one way motorlike builds a class to wrap a PyMongo object in."""
     return create_class_with_framework(declaration, framework, framework.GENERATED_MODULE)
-
-
-def is_async_method(function: Any) -> bool:
-    """Whether calling ``function`` gives an awaitable: a coroutine function,
-    or a method generated by ``AsyncCall`` (a running future, as Motor's)."""
-    return inspect.iscoroutinefunction(function) or bool(getattr(function, "_is_coroutine_annotation", False))
-
-
-def coroutine_annotation(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark ``f`` as returning an awaitable, for documentation (Motor kept this)."""
-    f._is_coroutine_annotation = True  # type: ignore[attr-defined]
-    return f
 
 
 __all__ = [

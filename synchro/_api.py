@@ -37,6 +37,7 @@ import weakref
 from typing import Any, Callable
 
 from motorlike import core
+from motorlike._registry import _wrapper_declarations
 from motorlike.metaprogramming import (
     is_async_method,
     AgnosticBase,
@@ -45,12 +46,10 @@ from motorlike.metaprogramming import (
     MotorAttributeFactory,
     MotorCursorChainingMethod,
     ReadOnlyProperty,
-    _wrapper_declarations,
     create_class_with_framework,
     declaration_for,
     generated_class,
 )
-
 from synchro._loop import FRAMEWORKS, LoopThread, loop_thread
 
 # How a member of a declaration is exposed synchronously.

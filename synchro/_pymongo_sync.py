@@ -162,7 +162,7 @@ class _SyncBinding:
 
 
 try:
-    from motorlike.motor_gridfs import _GRID_IN_READ_ONLY
+    from motorlike._gridfs_files import _GRID_IN_READ_ONLY
 except ImportError:  # GridFS is optional for the shim
     _GRID_IN_READ_ONLY = frozenset()
 

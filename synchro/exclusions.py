@@ -155,6 +155,20 @@ EXCLUSIONS: tuple[Exclusion, ...] = (
         "iterates a GridOut expecting lines, as PyMongo 4's io-based GridOut gives; Motor's GridOut "
         "iterates chunk by chunk ('async for chunk in grid_out', as Motor documents), and motorlike keeps that",
     ),
+    *(
+        Exclusion(
+            node,
+            "patches PyMongo's private upload buffer limits (gridfs' _UPLOAD_BUFFER_SIZE, _UPLOAD_BUFFER_CHUNKS) "
+            "to make its GridIn insert sooner; motorlike's own GridIn inserts a window of chunks at a time "
+            "(motor_gridfs.WINDOW_BYTES) whatever those say. test/test_grid_in.py and test/test_gridfs.py "
+            "check its batching, abort and errors",
+        )
+        for node in (
+            "test/test_gridfs_bucket.py::TestGridfs::test_abort",
+            "test/test_gridfs_bucket.py::TestGridfs::test_upload_batching",
+            "test/test_gridfs_bucket.py::TestGridfs::test_upload_bulk_write_error",
+        )
+    ),
 )
 
 

@@ -14,13 +14,12 @@ import uuid
 import warnings
 
 import pytest
-import bson
 from bson import ObjectId
 from gridfs.errors import NoFile
 from pymongo import monitoring
 from pymongo.errors import InvalidOperation
 
-from motorlike import motor_asyncio, motor_gridfs, motor_tornado
+from motorlike import _gridfs_windows, motor_asyncio, motor_gridfs, motor_tornado
 from test.conftest import make_client
 
 MODULES = {"asyncio": motor_asyncio, "tornado": motor_tornado}
@@ -538,8 +537,8 @@ class DiscardingSink:
 
 def test_the_default_window_is_sixteen_default_chunks():
     assert motor_gridfs.WINDOW_BYTES == 4 * 1024 * 1024
-    assert motor_gridfs._chunks_per_window(motor_gridfs.DEFAULT_CHUNK_SIZE) == 16
-    assert motor_gridfs._chunks_per_window(10 * 1024 * 1024) == 1  # at least one chunk
+    assert _gridfs_windows.chunks_per_window(motor_gridfs.DEFAULT_CHUNK_SIZE) == 16
+    assert _gridfs_windows.chunks_per_window(10 * 1024 * 1024) == 1  # at least one chunk
 
 
 @pytest.mark.parametrize(
@@ -548,14 +547,14 @@ def test_the_default_window_is_sixteen_default_chunks():
 )
 def test_window_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("MOTORLIKE_GRIDFS_WINDOW", value)
-    assert motor_gridfs._window_from_environment() == expected
+    assert _gridfs_windows.window_from_environment() == expected
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5M"])
 def test_window_from_the_environment_rejects_nonsense(monkeypatch, value):
     monkeypatch.setenv("MOTORLIKE_GRIDFS_WINDOW", value)
     with pytest.raises(ValueError):
-        motor_gridfs._window_from_environment()
+        _gridfs_windows.window_from_environment()
 
 
 async def test_uploads_send_a_window_per_insert(recorded_bucket, monkeypatch):
@@ -849,10 +848,9 @@ async def test_a_streamed_download_holds_a_window_and_a_few_chunks(bucket, monke
     for run in (to_stream, iterate):
         peak, received = await traced_peak_of(run)
         assert received == MEMORY_FILE
-        # The batch arrives as one buffer that its chunks are read from: not
-        # that buffer and every chunk decoded from it (two windows), nor the
-        # server's 16 MiB batches (here the whole file).
-        assert peak < MEMORY_WINDOW + 4 * MEMORY_CHUNK, f"{run.__name__}: {peak / MEMORY_CHUNK:.1f} chunks"
+        # A batch's reply and the chunks PyMongo decodes from it (two windows),
+        # not the server's 16 MiB batches (here the whole file).
+        assert peak < 2 * MEMORY_WINDOW + 4 * MEMORY_CHUNK, f"{run.__name__}: {peak / MEMORY_CHUNK:.1f} chunks"
 
 
 async def test_a_large_read_holds_its_result_a_window_and_a_few_chunks(bucket, monkeypatch):
@@ -866,7 +864,7 @@ async def test_a_large_read_holds_its_result_a_window_and_a_few_chunks(bucket, m
     peak, got = await traced_peak_of(read_most)
     assert got == data[10:-10]
     # PyMongo's read keeps every chunk until it joins them: twice the result.
-    assert peak < len(got) + MEMORY_WINDOW + 3 * MEMORY_CHUNK, f"{peak / MEMORY_CHUNK:.1f} chunks"
+    assert peak < len(got) + 2 * MEMORY_WINDOW + 3 * MEMORY_CHUNK, f"{peak / MEMORY_CHUNK:.1f} chunks"
 
 
 async def test_an_upload_holds_two_windows_and_a_few_chunks(bucket, monkeypatch):
@@ -893,57 +891,6 @@ async def test_an_upload_holds_two_windows_and_a_few_chunks(bucket, monkeypatch)
     assert peak < 2 * MEMORY_WINDOW + 3 * MEMORY_CHUNK, f"{peak / MEMORY_CHUNK:.1f} chunks"
     assert (await bucket.open_download_stream(file_id)).length == MEMORY_FILE
 
-
-# ---------------------------------------------------------------------------
-# The chunk cursor's own reading of a reply
-
-
-def test_a_reply_read_over_its_buffer_equals_pymongos():
-    import datetime
-
-    from bson import Code, Decimal128, Int64, MaxKey, MinKey, Regex, Timestamp
-    from bson.binary import Binary
-    from bson.codec_options import CodecOptions
-
-    chunks = [{"_id": ObjectId(), "files_id": ObjectId(), "n": n, "data": bytes([n]) * (n * 1000)} for n in range(4)]
-    reply = {
-        "cursor": {
-            "firstBatch": chunks,
-            "id": Int64(12345),
-            "ns": "db.fs.chunks",
-            "postBatchResumeToken": {"_data": "abc"},
-            "atClusterTime": Timestamp(5, 6),
-        },
-        "ok": 1.0,
-        "$clusterTime": {"clusterTime": Timestamp(1, 2), "signature": {"hash": Binary(b"x" * 20), "keyId": Int64(0)}},
-        "operationTime": Timestamp(3, 4),
-        "odd": [None, True, 1.5, 2, Int64(3), Decimal128("1.1"), Regex("a.c", "i"), Code("f()"), MinKey(), MaxKey()],
-        "when": datetime.datetime(2026, 12, 2),
-        "text": "héllo",
-    }
-    options = CodecOptions()
-    encoded = bson.encode(reply)
-    got = motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(encoded)), options)
-    assert len(got) == 1
-    batch = got[0]["cursor"]["firstBatch"]
-    assert all(isinstance(document, motor_gridfs._ChunkDocument) for document in batch)
-    assert [dict(document) for document in batch] == chunks
-    got[0]["cursor"]["firstBatch"] = chunks
-    assert got == [bson.decode(encoded, options)]
-
-    # Over an immutable buffer (a reply that came compressed) just the same.
-    over_bytes = motor_gridfs._cursor_reply_over_buffer(memoryview(encoded), options)
-    over_bytes[0]["cursor"]["firstBatch"] = [dict(d) for d in over_bytes[0]["cursor"]["firstBatch"]]
-    assert over_bytes == [bson.decode(encoded, options)]
-
-    # A getMore's nextBatch too; anything it cannot take apart is left to PyMongo.
-    more = bson.encode({"cursor": {"nextBatch": chunks[:1], "id": Int64(0), "ns": "db.fs.chunks"}, "ok": 1})
-    assert [dict(d) for d in motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(more)), options)[0]["cursor"]["nextBatch"]] == chunks[:1]
-    with pytest.raises(motor_gridfs._Unparsed):
-        motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(more))[:-1], options)
-    with pytest.raises(motor_gridfs._Unparsed):
-        bad = bson.encode({"cursor": {"nextBatch": [1, 2], "id": Int64(0)}, "ok": 1})
-        motor_gridfs._cursor_reply_over_buffer(memoryview(bytearray(bad)), options)
 
 # ---------------------------------------------------------------------------
 # Construction
@@ -1073,18 +1020,25 @@ async def test_one_file_is_read_by_one_thread_at_a_time(bucket, monkeypatch):
 # Page faults: a window's memory is reused from one request to the next
 
 
-def test_the_allocator_is_made_ready_once_per_window_size(monkeypatch):
-    monkeypatch.setattr(motor_gridfs, "_allocator_ready_for", 0)
+async def test_requests_leave_the_allocator_alone_unless_asked(bucket, monkeypatch):
+    def touched():
+        raise AssertionError("a GridFS request changed the allocator by itself")
+
+    monkeypatch.setattr(_gridfs_windows, "_glibc_malloc_and_free", touched)
+    file_id = await bucket.upload_from_stream("plain", os.urandom(3 * motor_gridfs.DEFAULT_CHUNK_SIZE))
+    assert len(await (await bucket.open_download_stream(file_id)).read()) == 3 * motor_gridfs.DEFAULT_CHUNK_SIZE
+
+
+def test_reuse_window_memory_frees_one_block_of_two_windows_and_a_chunk(monkeypatch):
+    blocks = []
+    monkeypatch.setattr(_gridfs_windows, "_glibc_malloc_and_free", lambda: (blocks.append, lambda block: None))
     chunk = motor_gridfs.DEFAULT_CHUNK_SIZE
-    motor_gridfs._chunks_per_window(chunk)
-    ready = motor_gridfs._allocator_ready_for
-    assert ready == 2 * 16 * chunk + chunk  # two windows and a chunk
-    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 1024 * 1024)
-    motor_gridfs._chunks_per_window(chunk)
-    assert motor_gridfs._allocator_ready_for == ready  # a smaller window: nothing more to do
-    monkeypatch.setattr(motor_gridfs, "WINDOW_BYTES", 64 * 1024 * 1024)
-    motor_gridfs._chunks_per_window(chunk)
-    assert motor_gridfs._allocator_ready_for == 32 * 1024 * 1024  # glibc's own ceiling
+    assert motor_gridfs.reuse_window_memory() is True
+    assert motor_gridfs.reuse_window_memory(1024 * 1024) is True
+    assert motor_gridfs.reuse_window_memory(64 * 1024 * 1024) is True
+    assert blocks == [2 * motor_gridfs.WINDOW_BYTES + chunk, 2 * 1024 * 1024 + chunk, 32 * 1024 * 1024]
+    monkeypatch.setattr(_gridfs_windows, "_glibc_malloc_and_free", lambda: None)  # not glibc
+    assert motor_gridfs.reuse_window_memory() is False
 
 
 def minor_faults() -> int:
@@ -1094,10 +1048,11 @@ def minor_faults() -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
-async def test_windowed_requests_do_not_fault_their_memory_in_anew(bucket):
+async def test_reuse_window_memory_stops_windowed_requests_faulting_their_memory_in(bucket):
     """Left to its defaults, glibc gives a window's memory back to the kernel
     after each request, and the next one faults every page in again (about
-    700 faults per MiB uploaded); motorlike lets it keep that memory."""
+    700 faults per MiB uploaded); reuse_window_memory() lets it keep that memory."""
+    assert motor_gridfs.reuse_window_memory()
     size = 16 * 1024 * 1024  # four windows
     data = os.urandom(size)
     file_ids = [await bucket.upload_from_stream("warm-up", data)]

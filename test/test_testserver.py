@@ -194,7 +194,7 @@ def test_stop_leaves_nothing_listening_and_no_zombie():
 def test_start_failure_reports_server_output(tmp_path, monkeypatch):
     failing_launcher = tmp_path / "launcher.py"
     failing_launcher.write_text("import sys\nprint('boom: cannot start', file=sys.stderr)\nsys.exit(3)\n")
-    monkeypatch.setattr(testserver, "LAUNCHER_PATH", failing_launcher)
+    monkeypatch.setattr(testserver._server, "LAUNCHER_PATH", failing_launcher)
     server = testserver.EmbeddedServer(startup_timeout=20)
     with pytest.raises(RuntimeError, match=r"(?s)exited with code 3.*boom: cannot start"):
         server.start()
@@ -289,7 +289,7 @@ def test_server_uri_prefers_environment_and_starts_nothing(monkeypatch):
     def no_server(*args, **kwargs):
         raise AssertionError("must not start an embedded server when MOTORLIKE_TEST_URI is set")
 
-    monkeypatch.setattr(testserver, "EmbeddedServer", no_server)
+    monkeypatch.setattr(testserver._server, "EmbeddedServer", no_server)
     monkeypatch.setenv("MOTORLIKE_TEST_URI", "mongodb://db.example:27017/")
     with testserver.server_uri() as uri:
         assert uri == "mongodb://db.example:27017/"
@@ -308,18 +308,18 @@ def test_server_uri_starts_and_stops_embedded_server(monkeypatch):
 
 
 def fake_ready_venv(venv: pathlib.Path) -> None:
-    python = testserver._venv_python(venv)
+    python = testserver._venv._venv_python(venv)
     python.parent.mkdir(parents=True)
     python.write_text("")
     (venv / "pyvenv.cfg").write_text("")
-    (venv / testserver.READY_MARKER_NAME).write_text(testserver._expected_marker_text())
+    (venv / testserver.READY_MARKER_NAME).write_text(testserver._venv._expected_marker_text())
 
 
 def test_venv_override_is_used_when_ready(tmp_path, monkeypatch):
     venv = tmp_path / "server-venv"
     fake_ready_venv(venv)
     monkeypatch.setenv("MOTORLIKE_SERVER_VENV", str(venv))
-    monkeypatch.setattr(testserver, "_build_venv", lambda *args: pytest.fail("must not rebuild a ready venv"))
+    monkeypatch.setattr(testserver._venv, "_build_venv", lambda *args: pytest.fail("must not rebuild a ready venv"))
     assert testserver.ensure_server_venv() == venv
 
 
@@ -329,8 +329,8 @@ def test_venv_without_current_marker_is_rebuilt(tmp_path, monkeypatch):
     (venv / testserver.READY_MARKER_NAME).write_text('{"requirements": ["mongoeco[wire]==0.0.1"]}')
     builds = []
     monkeypatch.setenv("MOTORLIKE_SERVER_VENV", str(venv))
-    monkeypatch.setattr(testserver, "find_server_python", lambda: ("python3.13", (3, 13)))
-    monkeypatch.setattr(testserver, "_build_venv", lambda venv, python: builds.append((venv, python)))
+    monkeypatch.setattr(testserver._venv, "find_server_python", lambda: ("python3.13", (3, 13)))
+    monkeypatch.setattr(testserver._venv, "_build_venv", lambda venv, python: builds.append((venv, python)))
     testserver.ensure_server_venv()
     assert builds == [(venv, "python3.13")]
 
@@ -340,14 +340,14 @@ def test_build_refuses_to_replace_a_directory_that_is_not_a_venv(tmp_path):
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
     with pytest.raises(RuntimeError, match="not a venv"):
-        testserver._build_venv(precious, sys.executable)
+        testserver._venv._build_venv(precious, sys.executable)
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
 def test_concurrent_callers_build_the_venv_once(tmp_path, monkeypatch):
     venv = tmp_path / "server-venv"
     monkeypatch.setenv("MOTORLIKE_SERVER_VENV", str(venv))
-    monkeypatch.setattr(testserver, "find_server_python", lambda: ("python3.13", (3, 13)))
+    monkeypatch.setattr(testserver._venv, "find_server_python", lambda: ("python3.13", (3, 13)))
     builds = []
     building_now = []
     overlaps = []
@@ -361,7 +361,7 @@ def test_concurrent_callers_build_the_venv_once(tmp_path, monkeypatch):
         builds.append(venv_dir)
         building_now.pop()
 
-    monkeypatch.setattr(testserver, "_build_venv", slow_fake_build)
+    monkeypatch.setattr(testserver._venv, "_build_venv", slow_fake_build)
     results = []
     workers = [threading.Thread(target=lambda: results.append(testserver.ensure_server_venv())) for _ in range(3)]
     for worker in workers:

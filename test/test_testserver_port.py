@@ -117,7 +117,7 @@ def test_the_launcher_and_testserver_agree_on_the_port_in_use_code() -> None:
     spec = importlib.util.spec_from_file_location("launcher", testserver.LAUNCHER_PATH)
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
-    assert launcher.PORT_IN_USE_EXIT_CODE == testserver._LAUNCHER_PORT_IN_USE
+    assert launcher.PORT_IN_USE_EXIT_CODE == testserver._server._LAUNCHER_PORT_IN_USE
 
 
 def test_the_server_listens_on_the_port_asked_for() -> None:

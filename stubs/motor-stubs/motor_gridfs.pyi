@@ -5,3 +5,4 @@ from motorlike.motor_gridfs import AgnosticGridIn as AgnosticGridIn
 from motorlike.motor_gridfs import AgnosticGridOut as AgnosticGridOut
 from motorlike.motor_gridfs import AgnosticGridOutCursor as AgnosticGridOutCursor
 from motorlike.motor_gridfs import MotorGridOutProperty as MotorGridOutProperty
+from motorlike.motor_gridfs import reuse_window_memory as reuse_window_memory
