@@ -11,7 +11,13 @@ document on ``close()``. Its public interface is PyMongo's GridIn's:
 constructor, fields as attributes and properties, ``write``, ``writelines``,
 ``close``, ``abort``, ``set``, ``with``.
 
-Not thread-safe, as PyMongo's: motorlike runs its calls on the file's strand.
+It is a ``GridIn`` by type (code that checks ``isinstance(obj, GridIn)``, or
+wraps results by their PyMongo class, keeps working) with every public
+member its own: none of GridIn's code runs, and none of its private methods
+is overridden. An insert that fails leaves the file failed: every later
+``write()`` or ``close()`` raises that error again, so a file with a chunk
+missing is never completed (``abort()`` deletes what was sent). Not
+thread-safe, as PyMongo's: motorlike runs its calls on the file's strand.
 """
 
 from __future__ import annotations
@@ -23,9 +29,8 @@ from typing import Any, Callable, Iterable
 
 from bson import ObjectId
 from bson.int64 import Int64
-from bson.son import SON
 from gridfs.errors import FileExists
-from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE
+from gridfs.synchronous.grid_file import DEFAULT_CHUNK_SIZE, GridIn
 from pymongo import ASCENDING, ReadPreference
 from pymongo.errors import (
     BulkWriteError,
@@ -35,12 +40,14 @@ from pymongo.errors import (
     OperationFailure,
     WriteConcernError,
     WriteError,
+    WTimeoutError,
 )
 from pymongo.synchronous.collection import Collection
 
-#: The indexes PyMongo's GridIn creates on an empty bucket before its first chunk.
-_FILES_INDEX = SON([("filename", ASCENDING), ("uploadDate", ASCENDING)])
-_CHUNKS_INDEX = SON([("files_id", ASCENDING), ("n", ASCENDING)])
+#: The indexes PyMongo's GridIn creates on an empty bucket before its first
+#: chunk (dicts: an index with the same keys in another order counts, as there).
+_FILES_INDEX = {"filename": ASCENDING, "uploadDate": ASCENDING}
+_CHUNKS_INDEX = {"files_id": ASCENDING, "n": ASCENDING}
 #: Server codes of a duplicate key: the file id is taken.
 _DUPLICATE_KEY_CODES = (11000, 11001, 12582)
 
@@ -66,25 +73,28 @@ def _field(name: str, doc: str, *, read_only: bool = False, closed_only: bool = 
         if deprecated:
             warnings.warn(f"GridIn property '{name}' is deprecated and will be removed in PyMongo 5.0",
                           DeprecationWarning, stacklevel=2)
-        self.set(name, value)
+        if self._closed:  # the server first: a failed update leaves the field as it was
+            self._root.files.update_one({"_id": {"$eq": self._file["_id"]}}, {"$set": {name: value}})
+        self._file[name] = value
 
     return property(get, None if read_only or closed_only else set_, doc=doc)
 
 
-class WindowedGridIn:
+class WindowedGridIn(GridIn):
     """Write a file to GridFS (PyMongo's ``GridIn`` interface), a window of chunks per insert.
 
-    ``chunks_per_request(chunk_size)`` says how many chunks one insert carries.
+    ``chunks_per_request(chunk_size)`` says how many chunks one insert
+    carries; the other arguments are GridIn's.
     """
 
     def __init__(
         self,
+        chunks_per_request: Callable[[int], int],
         root_collection: Collection,
         session: Any = None,
-        *,
-        chunks_per_request: Callable[[int], int],
         **fields: Any,
     ) -> None:
+        # GridIn.__init__ is not called: this class keeps its own state.
         if not isinstance(root_collection, Collection):
             raise TypeError(f"root_collection must be an instance of Collection, not {type(root_collection)}")
         if not root_collection.write_concern.acknowledged:
@@ -112,6 +122,7 @@ class WindowedGridIn:
             "_position": 0,
             "_closed": False,
             "_indexes_checked": False,
+            "_failed": None,  # the error of an insert that failed: the file can't be completed
         }
         for name, value in state.items():
             object.__setattr__(self, name, value)
@@ -139,7 +150,7 @@ class WindowedGridIn:
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Any other attribute is a field of the files document, as in PyMongo.
-        if name in self.__dict__ or hasattr(type(self), name):
+        if name in self.__dict__ or name in vars(type(self)):
             object.__setattr__(self, name, value)
         else:
             self.set(name, value)
@@ -156,6 +167,7 @@ class WindowedGridIn:
         """Write bytes, a str (with an ``encoding`` field), or what a file-like object reads."""
         if self._closed:
             raise ValueError("cannot write to a closed file")
+        self._raise_if_failed()
         read = getattr(data, "read", None)
         if read is None:
             if isinstance(data, str):
@@ -178,8 +190,9 @@ class WindowedGridIn:
             partial += piece
             if len(piece) < space:
                 return  # the end of the data, the chunk not yet whole
-            self._add_chunk(bytes(partial))
-            partial.clear()
+            whole = bytes(partial)
+            partial.clear()  # before sending: a failed send must not leave it to be sent again
+            self._add_chunk(whole)
         piece = read(chunk_size)
         while piece and len(piece) == chunk_size:
             self._add_chunk(piece)
@@ -191,7 +204,13 @@ class WindowedGridIn:
         for item in sequence:
             self.write(item)
 
+    def _raise_if_failed(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
     def _add_chunk(self, data: bytes) -> None:
+        if len(data) > self.chunk_size:  # a reader that returned more than asked, say
+            raise ValueError(f"a chunk of {len(data)} bytes is larger than the file's chunk size, {self.chunk_size}")
         self._ensure_indexes()
         self._waiting.append({"files_id": self._file["_id"], "n": self._chunk_number, "data": data})
         self._chunk_number += 1
@@ -203,19 +222,12 @@ class WindowedGridIn:
         if not self._waiting:
             return
         try:
-            self._root.chunks.insert_many(self._waiting, session=self._session)
-        except BulkWriteError as exc:
-            # As PyMongo's GridIn: the error of a single insert.
-            errors = exc.details.get("writeErrors") or []
-            if any(error.get("code") in _DUPLICATE_KEY_CODES for error in errors):
-                raise FileExists(f"file with _id {self._file['_id']!r} already exists") from None
-            if errors:
-                last = errors[-1]
-                raise WriteError(last.get("errmsg"), last.get("code"), last) from None
-            concern_errors = exc.details.get("writeConcernErrors") or []
-            if concern_errors:
-                last = concern_errors[-1]
-                raise WriteConcernError(last.get("errmsg"), last.get("code"), last) from None
+            try:
+                self._root.chunks.insert_many(self._waiting, session=self._session)
+            except BulkWriteError as exc:
+                raise _single_insert_error(exc, self._file["_id"]) from exc
+        except BaseException as exc:
+            self._failed = exc
             raise
         self._waiting = []
 
@@ -243,17 +255,19 @@ class WindowedGridIn:
         """
         if self._closed:
             return
-        self._ensure_indexes()
-        if self._partial:
-            self._add_chunk(bytes(self._partial))
-            self._partial.clear()
-        self._send_chunks()
-        self._file["length"] = Int64(self._position)  # the GridFS spec: SHOULD be an Int64
-        self._file["uploadDate"] = datetime.datetime.now(tz=datetime.timezone.utc)
+        self._raise_if_failed()
         try:
+            self._ensure_indexes()
+            if self._partial:
+                last = bytes(self._partial)
+                self._partial.clear()
+                self._add_chunk(last)
+            self._send_chunks()
+            self._file["length"] = Int64(self._position)  # the GridFS spec: SHOULD be an Int64
+            self._file["uploadDate"] = datetime.datetime.now(tz=datetime.timezone.utc)
             self._root.files.insert_one(self._file, session=self._session)
-        except DuplicateKeyError:
-            raise FileExists(f"file with _id {self._file['_id']!r} already exists") from None
+        except DuplicateKeyError as exc:
+            raise FileExists(f"file with _id {self._file['_id']!r} already exists") from exc
         self._closed = True
 
     def abort(self) -> None:
@@ -287,3 +301,19 @@ class WindowedGridIn:
 
     def writeable(self) -> bool:
         return True
+
+
+def _single_insert_error(error: BulkWriteError, file_id: Any) -> BaseException:
+    """The error of one insert for a failed ``insert_many`` of chunks, as PyMongo's GridIn raises."""
+    write_errors = error.details.get("writeErrors") or []
+    if any(write_error.get("code") in _DUPLICATE_KEY_CODES for write_error in write_errors):
+        return FileExists(f"file with _id {file_id!r} already exists")
+    if write_errors:
+        last = write_errors[-1]
+        return WriteError(last.get("errmsg"), last.get("code"), last)
+    concern_errors = error.details.get("writeConcernErrors") or []
+    if concern_errors:
+        last = concern_errors[-1]
+        timed_out = last.get("code") == 50 or bool((last.get("errInfo") or {}).get("wtimeout"))
+        return (WTimeoutError if timed_out else WriteConcernError)(last.get("errmsg"), last.get("code"), last)
+    return error

@@ -18,9 +18,7 @@ from pymongo.errors import InvalidOperation
 
 from motorlike._bridge import lane_of
 from motorlike._extension import AssignableIoLoop, StrandOnFirstUse, assigned_io_loop
-from motorlike._grid_in import WindowedGridIn
 from motorlike._gridfs_windows import read_into_one_buffer, window_chunk_batches, windowed_grid_in
-from motorlike._registry import also_wraps
 from motorlike._internals import _detach_chunk_iterator, _file_document
 from motorlike.core import AgnosticCollection
 from motorlike.metaprogramming import (
@@ -182,10 +180,6 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
             # PyMongo's __exit__ only marks the file closed then: no I/O.
             self.delegate.__exit__(exc_type, exc, traceback)
         return False
-
-
-# Files the bucket opens for writing are motorlike's windowed GridIn.
-also_wraps(WindowedGridIn, AgnosticGridIn)
 
 
 # ---------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def read_into_one_buffer(grid_out: GridOut, size: int = -1) -> bytes:
 
 def windowed_grid_in(root_collection: Any, session: Any = None, **fields: Any) -> WindowedGridIn:
     """A new file in ``root_collection`` that inserts a window of chunks per request."""
-    return WindowedGridIn(root_collection, session, chunks_per_request=chunks_per_window, **fields)
+    return WindowedGridIn(chunks_per_window, root_collection, session, **fields)
 
 
 class BoundedGridFSBucket(GridFSBucket):

@@ -168,9 +168,14 @@ class Lane:
         """
         to_start: list[Job] = []
         to_fail: list[Job] = []
-        cancelled = [job for job in self.queue if job.waiter.cancelled()]
+        # One look at each waiter: one cancelled between two looks would be
+        # neither kept nor dropped, and its strand would wait for it forever.
+        kept: collections.deque[Job] = collections.deque()
+        cancelled: list[Job] = []
+        for job in self.queue:
+            (cancelled if job.waiter.cancelled() else kept).append(job)
         if cancelled:
-            self.queue = collections.deque(job for job in self.queue if not job.waiter.cancelled())
+            self.queue = kept
         stalled = bool(self.running) and self.last_finished <= overdue and (
             self.stalled_since > self.last_finished or youngest_start <= overdue
         )

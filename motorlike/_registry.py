@@ -29,12 +29,6 @@ def wraps_pymongo(pymongo_class: type) -> Callable[[type], type]:
     return register
 
 
-def also_wraps(delegate_class: type, declaration: type) -> None:
-    """Results of ``delegate_class`` (motorlike's own stand-in for a PyMongo
-    class, such as its windowed GridIn) are wrapped in ``declaration`` too."""
-    _wrapper_declarations[delegate_class] = declaration
-
-
 def declaration_for(pymongo_type: type) -> type | None:
     """The declaration class registered for ``pymongo_type`` or its nearest base."""
     for klass in pymongo_type.__mro__:

@@ -23,7 +23,7 @@ from motorlike._grid_in import WindowedGridIn
 
 
 def windowed(root, session=None, chunks=2, **fields):
-    return WindowedGridIn(root, session, chunks_per_request=lambda chunk_size: chunks, **fields)
+    return WindowedGridIn(lambda chunk_size: chunks, root, session, **fields)
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_fields_properties_and_errors_as_pymongos(roots):
         assert grid_in.length == 0
         # After close a field goes to the server at once.
         grid_in.extra = {"c": 3}
-        root = pymongo_root if isinstance(grid_in, GridIn) else motorlike_root
+        root = motorlike_root if isinstance(grid_in, WindowedGridIn) else pymongo_root
         assert root.files.find_one({"_id": grid_in._id})["extra"] == {"c": 3}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -186,3 +186,92 @@ def test_bad_root_collection_write_concern_and_transactions(roots, sync_client):
 
     with pytest.raises(InvalidOperation, match="transactions"):
         windowed(root, session=InTransaction())
+
+
+def test_a_failed_insert_leaves_the_file_failed_never_short_or_doubled(roots, monkeypatch):
+    """After an insert of chunks fails, writing on or closing raises that error
+    again: a file missing a chunk, or with one stored twice, is never completed."""
+    _, root = roots
+    from pymongo.errors import AutoReconnect
+    from pymongo.synchronous.collection import Collection
+
+    real_insert_many = Collection.insert_many
+    calls = []
+
+    def fails_once(self, documents, *args, **kwargs):
+        calls.append([document["n"] for document in documents])
+        if len(calls) == 1:
+            raise AutoReconnect("connection lost")
+        return real_insert_many(self, documents, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "insert_many", fails_once)
+    grid_in = windowed(root, _id="broken", chunk_size=2, chunks=2)
+    grid_in.write(b"ab")
+    with pytest.raises(AutoReconnect):
+        grid_in.write(b"cdef")  # the second chunk fills the window: the insert fails
+    for later in (lambda: grid_in.write(b"gh"), grid_in.close):
+        with pytest.raises(AutoReconnect):
+            later()
+    assert calls == [[0, 1]]  # nothing was sent again, under the same or another n
+    assert root.files.count_documents({"_id": "broken"}) == 0 and not grid_in.closed
+    grid_in.abort()
+    assert root.chunks.count_documents({"files_id": "broken"}) == 0
+
+
+def test_a_chunk_larger_than_the_chunk_size_is_refused(roots):
+    _, root = roots
+
+    class Greedy:
+        """A reader that returns more than it is asked for."""
+
+        def __init__(self) -> None:
+            self.data = b"0123456789"
+
+        def read(self, size: int = -1) -> bytes:
+            data, self.data = self.data, b""
+            return data
+
+    grid_in = windowed(root, _id="greedy", chunk_size=4)
+    grid_in.write(Greedy())
+    with pytest.raises(ValueError, match="larger than the file's chunk size"):
+        grid_in.close()
+    assert root.files.count_documents({"_id": "greedy"}) == 0
+
+
+def test_bulk_errors_become_the_errors_of_one_insert():
+    from pymongo.errors import BulkWriteError, WriteConcernError, WriteError, WTimeoutError
+
+    from motorlike._grid_in import _single_insert_error
+
+    def bulk(write_errors=(), concern_errors=()):
+        return BulkWriteError({"writeErrors": list(write_errors), "writeConcernErrors": list(concern_errors)})
+
+    assert isinstance(_single_insert_error(bulk([{"code": 11000, "errmsg": "dup"}]), 1), FileExists)
+    error = _single_insert_error(bulk([{"code": 2, "errmsg": "first"}, {"code": 121, "errmsg": "last"}]), 1)
+    assert type(error) is WriteError and error.code == 121
+    timed_out = _single_insert_error(bulk(concern_errors=[{"code": 64, "errmsg": "x", "errInfo": {"wtimeout": True}}]), 1)
+    assert type(timed_out) is WTimeoutError
+    assert type(_single_insert_error(bulk(concern_errors=[{"code": 50, "errmsg": "x"}]), 1)) is WTimeoutError
+    assert type(_single_insert_error(bulk(concern_errors=[{"code": 100, "errmsg": "x"}]), 1)) is WriteConcernError
+
+
+def test_an_index_with_the_keys_in_another_order_is_not_made_again(roots):
+    _, root = roots
+    root.chunks.create_index([("n", 1), ("files_id", 1)], unique=True)
+    grid_in = windowed(root, chunk_size=4)
+    grid_in.write(b"abcdefgh")
+    grid_in.close()
+    keys = [sorted(dict(index["key"]).items()) for index in root.chunks.list_indexes() if index["name"] != "_id_"]
+    assert keys == [[("files_id", 1), ("n", 1)]]
+
+
+def test_constructor_aliases_set_after_close_writelines_and_type(roots):
+    _, root = roots
+    grid_in = windowed(root, _id="f", content_type="text/plain", chunk_size=3)
+    assert isinstance(grid_in, GridIn)  # code that checks for PyMongo's class still finds one
+    grid_in.writelines([b"ab", b"cd", b"e"])
+    grid_in.close()
+    grid_in.set("label", "x")
+    stored = root.files.find_one({"_id": "f"})
+    assert (stored["contentType"], stored["chunkSize"], stored["length"], stored["label"]) == ("text/plain", 3, 5, "x")
+    assert [chunk["data"] for chunk in root.chunks.find({"files_id": "f"}, sort=[("n", 1)])] == [b"abc", b"de"]

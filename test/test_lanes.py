@@ -253,3 +253,37 @@ def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
     finally:
         release.set()
         pool.shutdown(wait=False)
+
+
+class CancelledAfterOneLook:
+    """A waiter that gives up just after the watchdog first asks whether it has."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def cancelled(self) -> bool:
+        self.looks += 1
+        return self.looks > 1
+
+    def done(self) -> bool:
+        return self.cancelled()
+
+
+def test_a_call_cancelled_during_the_watchdogs_look_is_kept_or_dropped_never_lost() -> None:
+    """The watchdog drops cancelled calls from a lane's queue (their strands
+    move on). A call cancelled while it looks must end up either dropped (and
+    failed, so its strand moves on) or still queued: asking its waiter twice
+    lost it, and its strand waited for it forever."""
+    from motorlike._jobs import Job, Lane
+
+    lane = Lane(None, lane_cap=10)
+    gone = NeverCancelled()
+    gone.cancelled = lambda: True  # type: ignore[method-assign]
+    flipping = CancelledAfterOneLook()
+    jobs = [Job(None, waiter, lambda *_: None, print, (), {}, lane, None) for waiter in (gone, flipping)]
+    lane.queue.extend(jobs)
+    lane.running, lane.last_finished = 1, 1.0  # a call runs and finishes: no rule starts or fails anything
+    to_start, to_fail, cancelled = lane.take_due(now=1.0, overdue=0.0, youngest_start=1.0, room=5)
+    assert (to_start, to_fail) == ([], [])
+    assert jobs[0] in cancelled
+    assert (jobs[1] in cancelled) != (jobs[1] in lane.queue)
