@@ -11,7 +11,7 @@ Uploads go through motorlike._grid_in's GridIn, which sends when a window
 is full. Downloads ask for a window per batch of the chunk cursor, which
 PyMongo decodes as it arrives (the reply and its chunks are alive together:
 about two windows, measured against one for taking the reply apart by hand,
-which motorlike no longer does, and three to five for PyMongo's raw-batch
+which motorlike no longer does, and five to six for PyMongo's raw-batch
 cursors; doc/gridfs.md). Nothing here parses BSON.
 """
 
