@@ -60,10 +60,11 @@ Method
 * "What if" rows change one motorlike setting inside the worker (never
   motorlike's files) to show what it buys: the window (set to PyMongo's own
   48 MB upload buffer, and to one chunk, motorlike's setting before windows).
-* The bound a row is held to ("within bound"): a streamed download a window
-  and 3 chunks, an upload two windows and 3 chunks (the chunks waiting and
-  the insert encoding them), a ``read()`` of the file the file itself and a
-  window and 3 chunks (the window's size as that row's process has it).
+* The bound a row is held to ("within bound"): two windows and 3 chunks (a
+  streamed download: a batch's reply and the chunks decoded from it; an
+  upload: the chunks waiting and the insert encoding them), and for a
+  ``read()`` of the file the file itself besides (the window's size as that
+  row's process has it).
 * Figures are the median over ``--repeat`` runs (default 3); the "worst run"
   column is the largest growth of any run, RSS or traced.
 
@@ -136,7 +137,9 @@ GRIDFS_METHODS = {
 def _bound_bytes(method: str, window: int, size: int) -> float:
     """What a row of ``method`` may grow by: its windows and FEW_CHUNKS chunks (and the result of a read)."""
     window_chunks = max(1, window // CHUNK_SIZE)  # whole chunks per request, as motorlike counts them
-    windows = 2 if method.startswith("upload") else 1
+    # Uploads: the window's chunks and the insert encoding them; downloads: a
+    # batch's reply and the chunks PyMongo decodes from it.
+    windows = 2
     extra = size if method == "download_read" else 0
     return (windows * window_chunks + FEW_CHUNKS) * CHUNK_SIZE + extra
 
@@ -768,8 +771,8 @@ def _gridfs_section(gfs: dict, meta: dict, findings: list) -> list:
         "leaves the chunk cursor's batch size to the server; motorlike's GridOut asks for a window "
         "(`WINDOW_BYTES`, %s) per batch itself, and its GridIn sends a window per insert.  A \"what if\" "
         "row changes one setting in its own process only.  The bound, on traced memory in every run, as the tests "
-        "have it: a streamed download may grow by a window and %d chunks, an upload by two windows and %d chunks, a "
-        "`read()` by the file and a window and %d chunks (PyMongo's and Motor's rows are held to motorlike's bound).  "
+        "have it: a streamed download may grow by two windows and %d chunks, an upload by two windows and %d chunks, a "
+        "`read()` by the file and two windows and %d chunks (PyMongo's and Motor's rows are held to motorlike's bound).  "
         "RSS also counts what tracemalloc does not see, such as the growing C buffer in which PyMongo encodes an "
         "insert before it copies it into a bytes object: an upload's RSS is nearer three windows.  Figures in parentheses are in chunk "
         "sizes.  RSS can exceed traced memory when freed blocks stay with the allocator (in another thread's malloc "
