@@ -15,12 +15,29 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _source_files() -> list[str]:
+    """The checkout's files as a clean clone has them (tracked, or new and not ignored)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    if listed.returncode != 0:
+        pytest.skip(f"listing the checkout's files needs git: {listed.stderr.strip()}")
+    return [name for name in listed.stdout.split("\0") if name and (REPO / name).is_file()]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel built from this tree, as the README's Install section builds one."""
+    """A wheel built, as the README's Install section builds one, from a copy of the
+    checkout's own files: a stale build/ directory left by an earlier build (setuptools
+    reuses it) must not decide what this test sees."""
+    source = tmp_path_factory.mktemp("source")
+    for name in _source_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=600,
     )
     assert built.returncode == 0, built.stderr
@@ -37,7 +54,11 @@ def test_the_wheel_ships_the_library_only(wheel: Path) -> None:
     assert "motorlike/py.typed" in names and "motorlike/core.pyi" in names
     assert not [name for name in names if "stubgen" in name or name.startswith(("synchro/", "tools/", "test/"))]
     # The embedded test server stays importable for users' own tests.
-    assert "motorlike/testserver.py" in names
+    assert "motorlike/testserver/__init__.py" in names and "motorlike/testserver/__main__.py" in names
+    # Exactly the package's own files: nothing stale, nothing left out.
+    shipped = {name for name in names if name.startswith("motorlike/")}
+    ours = {name for name in _source_files() if name.startswith("motorlike/")}
+    assert shipped == ours, (sorted(shipped - ours), sorted(ours - shipped))
 
 
 def _public_modules(wheel: Path) -> list[str]:
