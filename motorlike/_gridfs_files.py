@@ -57,6 +57,29 @@ def _set_field(grid_in: GridIn, name: str, value: Any) -> None:
         grid_in.set(name, value)
 
 
+class _GridFile:
+    """What GridIn and GridOut share: a file belongs to its root collection's
+    client (its lane) and, unless a subclass assigns ``io_loop``, to no loop."""
+
+    _root_collection: Any
+
+    @classmethod
+    def _from_delegate(cls, owner: Any, delegate: Any) -> Any:
+        return cls(root_collection_of(owner), delegate=delegate)  # type: ignore[call-arg]
+
+    io_loop = AssignableIoLoop()
+    _strand = StrandOnFirstUse()
+
+    def get_io_loop(self) -> Any:
+        assigned = assigned_io_loop(self)
+        return assigned if assigned is not None else self._root_collection.get_io_loop()
+
+    def _find_lane(self) -> Any:
+        # A Motor-style subclass may not have run motorlike's __init__.
+        root = self.__dict__.get("_root_collection")
+        return None if root is None else lane_of(root)
+
+
 # ---------------------------------------------------------------------------
 # GridIn
 
@@ -68,7 +91,7 @@ _GRID_IN_READ_ONLY = frozenset({"_id", "chunk_size", "closed", "length", "md5", 
 
 
 @wraps_pymongo(GridIn)
-class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
+class AgnosticGridIn(_GridFile, SerializedWorkerCalls, AgnosticBase):
     """A file being written to GridFS; get one from ``bucket.open_upload_stream()``.
 
     Data is buffered and sent a chunk at a time by ``await write(data)``;
@@ -114,22 +137,6 @@ class AgnosticGridIn(SerializedWorkerCalls, AgnosticBase):
             (session,), kwargs = unwrap_arguments((session,), kwargs)
             delegate = windowed_grid_in(root_collection.delegate, session=session, **kwargs)
         super().__init__(delegate)
-
-    @classmethod
-    def _from_delegate(cls, owner: Any, delegate: GridIn) -> AgnosticGridIn:
-        return cls(root_collection_of(owner), delegate=delegate)
-
-    io_loop = AssignableIoLoop()
-    _strand = StrandOnFirstUse()  # type: ignore[assignment]
-
-    def get_io_loop(self) -> Any:
-        assigned = assigned_io_loop(self)
-        return assigned if assigned is not None else self._root_collection.get_io_loop()
-
-    def _find_lane(self) -> Any:
-        # A Motor-style subclass may not have run motorlike's __init__.
-        root = self.__dict__.get("_root_collection")
-        return None if root is None else lane_of(root)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document (set through set() or kwargs).
@@ -210,7 +217,7 @@ class MotorGridOutProperty(ReadOnlyProperty):
 
 
 @wraps_pymongo(GridOut)
-class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
+class AgnosticGridOut(_GridFile, SerializedWorkerCalls, AgnosticBase):
     """A file read from GridFS.
 
     ``await read()``, ``readchunk()``, ``readline()`` run on a worker;
@@ -271,22 +278,6 @@ class AgnosticGridOut(SerializedWorkerCalls, AgnosticBase):
             delegate = GridOut(root_collection.delegate, file_id, file_document, session=session)
         window_chunk_batches(delegate)
         super().__init__(delegate)
-
-    @classmethod
-    def _from_delegate(cls, owner: Any, delegate: GridOut) -> AgnosticGridOut:
-        return cls(root_collection_of(owner), delegate=delegate)
-
-    io_loop = AssignableIoLoop()
-    _strand = StrandOnFirstUse()  # type: ignore[assignment]
-
-    def get_io_loop(self) -> Any:
-        assigned = assigned_io_loop(self)
-        return assigned if assigned is not None else self._root_collection.get_io_loop()
-
-    def _find_lane(self) -> Any:
-        # A Motor-style subclass may not have run motorlike's __init__.
-        root = self.__dict__.get("_root_collection")
-        return None if root is None else lane_of(root)
 
     def __getattr__(self, name: str) -> Any:
         # Other fields of the file document, e.g. ones set with GridIn.set().

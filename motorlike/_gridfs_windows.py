@@ -17,7 +17,6 @@ cursors; doc/gridfs.md). Nothing here parses BSON.
 
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 from typing import Any
@@ -86,6 +85,8 @@ _GLIBC_DYNAMIC_THRESHOLD_MAX = 32 * 1024 * 1024
 
 def _glibc_malloc_and_free() -> Any:
     """glibc's own ``malloc`` and ``free`` (through ctypes), or None elsewhere."""
+    import ctypes  # only for the opt-in reuse_window_memory(): no cost at import
+
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
             return None

@@ -801,6 +801,22 @@ def _is_stubbed_name(name: str, value: Any) -> bool:
     return not name.startswith("_")
 
 
+def _is_private_mixin(base: type) -> bool:
+    """A base named ``_Something``: shared code of a few classes, not a type of the API."""
+    return base.__name__.startswith("_") and base is not object
+
+
+def _own_namespace(cls: type) -> dict[str, Any]:
+    """``vars(cls)`` with its private mixins' members folded in (the class's own win):
+    the stub declares them in the class, whose bases omit the mixin."""
+    namespace: dict[str, Any] = {}
+    for base in reversed(cls.__bases__):
+        if _is_private_mixin(base):
+            namespace.update(vars(base))
+    namespace.update(vars(cls))
+    return namespace
+
+
 class _Stubber:
     """Builds the members of stubbed classes, once each."""
 
@@ -833,7 +849,7 @@ class _Stubber:
     def _build(self, cls: type) -> dict[str, _Member]:
         members: dict[str, _Member] = {}
         has_delegate = getattr(cls, "__delegate_class__", None) is not None
-        for name, value in vars(cls).items():
+        for name, value in _own_namespace(cls).items():
             if not _is_stubbed_name(name, value) or (cls.__name__, name) in _REFUSING:
                 continue
             if isinstance(value, MotorAttributeFactory):
@@ -846,7 +862,7 @@ class _Stubber:
         if has_delegate:
             # Inherited factories, rendered for this class's PyMongo class: the
             # most derived definition along the MRO wins, as at runtime.
-            seen = set(vars(cls))
+            seen = set(_own_namespace(cls))
             for klass in cls.__mro__[1:]:
                 for name, value in vars(klass).items():
                     if name in seen:
@@ -1057,7 +1073,7 @@ def _bases(cls: type) -> list[ast.expr]:
     bases: list[ast.expr] = []
     generic_base = False
     for base in cls.__bases__:
-        if base is object:
+        if base is object or _is_private_mixin(base):
             continue
         ref = _class_ref(base, _Context(cls.__module__))
         if _is_generic(base):
