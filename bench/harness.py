@@ -1,20 +1,11 @@
-"""What the benchmarks in ``bench/`` share: one copy of each helper.
+"""What every benchmark in ``bench/`` shares, once: drivers, worker processes, measuring,
+repetitions and figures, the machine.
 
-The scripts measure different things (``run.py`` throughput, ``memory.py``
-memory, ``os_costs.py`` what the kernel charges, ``reliability.py`` behaviour
-under faults) but go about it the same way, and that part lives here, so
-that a fix reaches all of them:
-
-* drivers have one set of names (``DRIVER_LABELS``), are imported by
-  ``import_driver`` and driven on their own loop by ``run_async``;
-* a measurement runs in a fresh worker process (``run_worker``) with a hard
-  timeout, and the worker answers with one ``RESULT {json}`` line
-  (``report``), so a crash or a hang is a failed measurement, not a failed run;
-* timing (``Measured``), the machine's description and the loopback check
-  are written once.
-
-Each script puts the repository first on ``sys.path`` and imports this as
-``bench.harness``, both when run as a script and when imported by the tests.
+A measurement runs in a fresh worker process (``run_worker``) with a hard timeout and answers
+with one ``RESULT {json}`` line (``report``): a crash or a hang is a failed measurement, not
+a failed run. Contenders take turns (``interleaved``), the order rotated each repetition, and
+are summed up as median, best and spread (``figures``). Scripts put the repository first on
+``sys.path`` and import this as ``bench.harness``.
 """
 
 from __future__ import annotations
@@ -62,13 +53,8 @@ def module_version(name: str) -> str:
 
 
 def import_driver(driver: str):
-    """(client class, GridFS bucket class or None, version) of a driver in ``DRIVER_LABELS``.
-
-    Raises ImportError when the driver is not there.  "motor" must be Motor
-    3.7 itself, never motorlike's ``motor`` alias (``install_motor_alias``):
-    the reports call it Motor 3.7, and motorlike measured against itself
-    would look like a fair comparison.
-    """
+    """(client class, GridFS bucket class or None, version) of a driver in ``DRIVER_LABELS``;
+    ImportError if it is missing, or if "motor" is motorlike's alias rather than Motor 3.7."""
     if driver == "pymongo":
         import gridfs
         import pymongo
@@ -108,11 +94,7 @@ def import_driver(driver: str):
 
 
 def run_async(driver: str, make_coroutine):
-    """Run ``make_coroutine()`` to its end on the loop the driver is made for.
-
-    motorlike's Tornado classes get a Tornado IOLoop of their own, the others
-    ``asyncio.run``.
-    """
+    """Run ``make_coroutine()`` on the driver's loop: a Tornado IOLoop of its own, else ``asyncio.run``."""
     if driver == "motorlike_tornado":
         from tornado.ioloop import IOLoop
 
@@ -135,12 +117,8 @@ async def maybe_await(value):
 
 
 def context_switches() -> tuple[int, int]:
-    """(voluntary, involuntary) context switches of all this process's threads so far.
-
-    Summed over ``/proc/self/task/*/status`` (``/proc/self/status`` counts the
-    main thread only), so threads that have ended are not in it.  (0, 0)
-    where there is no /proc.
-    """
+    """(voluntary, involuntary) context switches of every live thread of this process
+    (``/proc/self/status`` counts the main thread only); (0, 0) without /proc."""
     voluntary = involuntary = 0
     try:
         tasks = os.listdir("/proc/self/task")
@@ -160,13 +138,8 @@ def context_switches() -> tuple[int, int]:
 
 
 class Measured:
-    """Wall time, CPU time, minor page faults and context switches over a ``with`` block.
-
-    CPU time is ``time.process_time()``: every thread of the process, so a
-    driver's background threads count.  ``collect=True`` runs ``gc.collect()``
-    on entry, before anything is read, so garbage left by the set-up is not
-    collected inside the block.  The counters are read outside the timed span.
-    """
+    """Wall, CPU (``process_time``: background threads count), minor faults and context
+    switches over a ``with`` block; ``collect=True`` collects garbage before the start."""
 
     def __init__(self, collect: bool = False, barrier=None) -> None:
         self.collect = collect
@@ -198,8 +171,7 @@ class Measured:
 
 
 def file_barrier(directory: str, index: int, poll: float = 0.001):
-    """A barrier across processes: each says it is ready with a file, then
-    waits for the parent's ``go`` file (``release_barrier``)."""
+    """A barrier across processes: each is ready with a file, then waits for ``release_barrier``'s."""
 
     def wait() -> None:
         open(os.path.join(directory, "ready-%d" % index), "w").close()
@@ -211,8 +183,7 @@ def file_barrier(directory: str, index: int, poll: float = 0.001):
 
 
 def release_barrier(directory: str, count: int, procs, timeout: float = 300.0) -> bool:
-    """Wait until ``count`` processes are ready, then let them go; False if
-    one of ``procs`` ended first or ``timeout`` passed."""
+    """Let ``count`` ready processes go; False if one of ``procs`` ended first or ``timeout`` passed."""
     deadline = time.monotonic() + timeout
     while sum(1 for name in os.listdir(directory) if name.startswith("ready-")) < count:
         if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
@@ -276,11 +247,7 @@ def start_worker(script: str, args: list) -> subprocess.Popen:
 
 
 def collect(proc: subprocess.Popen, timeout: float) -> dict:
-    """A started worker's ``RESULT``; ``{"ok": False, "error": ...}`` if it hangs or dies without one.
-
-    A worker that outlives ``timeout`` is killed, so a stuck driver cannot
-    stall the benchmark.
-    """
+    """A started worker's ``RESULT``, or a failed one if it dies without one or outlives ``timeout`` (killed)."""
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -297,6 +264,112 @@ def collect(proc: subprocess.Popen, timeout: float) -> dict:
 def run_worker(script: str, args: list, timeout: float) -> dict:
     """Run one worker to its end: ``start_worker`` then ``collect``."""
     return collect(start_worker(script, args), timeout)
+
+
+# -- repetitions and figures -----------------------------------------------
+
+
+def rotations(repeat: int, contenders):
+    """(repetition, contenders in turn order) for each repetition: everyone
+    runs once per repetition, the order rotated by one each time, so a slow
+    drift of a shared machine is spread over all of them."""
+    contenders = list(contenders)
+    for index in range(repeat):
+        shift = index % len(contenders) if contenders else 0
+        yield index, contenders[shift:] + contenders[:shift]
+
+
+def interleaved(repeat: int, contenders, measure) -> dict:
+    """``measure(contender)`` for every contender, ``repeat`` times in
+    ``rotations``; the results per contender, in the order they were made."""
+    results: dict = {contender: [] for contender in contenders}
+    for _index, order in rotations(repeat, contenders):
+        for contender in order:
+            results[contender].append(measure(contender))
+    return results
+
+
+def figures(values, higher_is_better: bool = True) -> dict | None:
+    """Median, best and spread ((max - min) / median) of a list of numbers; None if empty.
+
+    "best" is the largest for rates and the smallest for costs: other
+    processes on a shared machine only ever make a run look worse."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return None
+    middle = statistics.median(values)
+    return {
+        "median": middle,
+        "best": max(values) if higher_is_better else min(values),
+        "spread": (max(values) - min(values)) / middle if middle else 0.0,
+        "n": len(values),
+    }
+
+
+def fmt_rate(value) -> str:
+    """A rate with the digits that matter: 12,345 / 45.6 / 1.23; "-" for none."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return "{:,.0f}".format(value)
+    if value >= 10:
+        return "{:.1f}".format(value)
+    return "{:.2f}".format(value)
+
+
+def markdown_table(header: list, rows: list, numeric_from: int = 1) -> list:
+    """The lines of a Markdown table; columns from ``numeric_from`` on are right-aligned."""
+    rule = "|" + "---|" * numeric_from + "---:|" * (len(header) - numeric_from)
+    return ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def machine() -> dict:
+    """What a report says about where it ran."""
+    return {
+        "date": now(), "os": os_name(), "nproc": os.cpu_count(), "cpu_model": cpu_model(),
+        "python": platform.python_version(), "pymongo": module_version("pymongo"), "loadavg": loadavg(),
+    }
+
+
+def cpu_times():
+    """(wall, busy CPU seconds of the whole machine or None, CPU seconds of this process tree)."""
+    busy = None
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    ours = sum(ru.ru_utime + ru.ru_stime for ru in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    return time.monotonic(), busy, ours
+
+
+def foreign_cpus(start, end):
+    """How many CPUs processes other than this benchmark kept busy between two ``cpu_times()``."""
+    if start[1] is None or end[1] is None or end[0] <= start[0]:
+        return None
+    return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0]))
+
+
+def per_cpu_busy() -> dict:
+    """Per CPU (``cpu0``...): (busy ticks, all ticks) so far, from /proc/stat; {} without it."""
+    try:
+        with open("/proc/stat") as f:
+            rows = [line.split() for line in f if line.startswith("cpu") and not line.startswith("cpu ")]
+    except OSError:
+        return {}
+    busy = {}
+    for fields in rows:
+        ticks = [int(v) for v in fields[1:9]]
+        busy[fields[0]] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return busy
+
+
+def cpu_shares(before: dict, after: dict) -> dict:
+    """How busy each CPU was between two ``per_cpu_busy()`` (0..1, two decimals)."""
+    return {name: round((after[name][0] - before[name][0]) / max(1, after[name][1] - before[name][1]), 2)
+            for name in after if name in before}
 
 
 # -- the machine and the server ---------------------------------------------

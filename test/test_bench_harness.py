@@ -127,3 +127,44 @@ def test_import_driver():
     assert harness.module_version("no_such_module_here") == "missing"
     with pytest.raises(ValueError):
         harness.import_driver("nope")
+
+
+def test_rotations_give_each_contender_every_place_in_turn():
+    orders = [order for _index, order in harness.rotations(3, ["a", "b", "c"])]
+    assert orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
+    # Everyone is first once: a drift of the machine is spread over all of them.
+    assert sorted(order[0] for order in orders) == ["a", "b", "c"]
+
+
+def test_interleaved_measures_in_turn_and_keeps_results_per_contender():
+    made = []
+
+    def measure(contender):
+        made.append(contender)
+        return len(made)
+
+    results = harness.interleaved(2, ["x", "y"], measure)
+    assert made == ["x", "y", "y", "x"]
+    assert results == {"x": [1, 4], "y": [2, 3]}
+
+
+def test_figures_median_best_and_spread():
+    rates = harness.figures([10.0, 30.0, 20.0, None])
+    assert rates == {"median": 20.0, "best": 30.0, "spread": 1.0, "n": 3}
+    costs = harness.figures([10.0, 30.0, 20.0], higher_is_better=False)
+    assert costs["best"] == 10.0
+    assert harness.figures([]) is None and harness.figures([None]) is None
+
+
+def test_markdown_table_aligns_numbers_right():
+    lines = harness.markdown_table(["workload", "unit", "a", "b"], [["find_one", "ops/s", "1,000", "2.00"]], numeric_from=2)
+    assert lines == ["| workload | unit | a | b |", "|---|---|---:|---:|", "| find_one | ops/s | 1,000 | 2.00 |"]
+    assert [harness.fmt_rate(x) for x in (None, 12345.6, 45.67, 1.234)] == ["-", "12,346", "45.7", "1.23"]
+
+
+def test_cpu_shares_from_two_snapshots():
+    before = {"cpu0": (100, 1000), "cpu1": (0, 1000)}
+    after = {"cpu0": (600, 2000), "cpu1": (1000, 2000)}
+    assert harness.cpu_shares(before, after) == {"cpu0": 0.5, "cpu1": 1.0}
+    start = harness.cpu_times()
+    assert harness.foreign_cpus(start, start) is None  # no time passed: nothing to say
