@@ -331,8 +331,7 @@ def render_markdown(results: dict, costs: bool = False) -> str:
     ran = [w for w in WORKLOADS if w not in OPT_IN_WORKLOADS or any(w in r["workloads"] for r in results.values())]
     order = sorted(results, key=lambda label: ({"canned": 0, "mongoeco": 1}.get(label.split("-")[0], 2),
                                                "pinned" in label.split("-"), label))
-    parts = [HEADER + "".join("- `%s` (%s): %s\n" % (w, WORKLOADS[w][0], WORKLOADS[w][2]) for w in ran),
-             "![throughput relative to Motor 3.7](benchmarks.png)\n"]
+    parts = [HEADER + "".join("- `%s` (%s): %s\n" % (w, WORKLOADS[w][0], WORKLOADS[w][2]) for w in ran)]
     return "\n".join(parts + [render_section(results[label], costs) for label in order]).rstrip() + "\n"
 
 
