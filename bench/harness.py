@@ -11,6 +11,7 @@ are summed up as median, best and spread (``figures``). Scripts put the reposito
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import gc
 import inspect
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -119,22 +121,14 @@ async def maybe_await(value):
 def context_switches() -> tuple[int, int]:
     """(voluntary, involuntary) context switches of every live thread of this process
     (``/proc/self/status`` counts the main thread only); (0, 0) without /proc."""
-    voluntary = involuntary = 0
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return 0, 0
+    counts = {"voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0}
+    tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []
     for task in tasks:
-        try:
-            with open("/proc/self/task/%s/status" % task) as status:
-                for line in status:
-                    if line.startswith("voluntary_ctxt_switches"):
-                        voluntary += int(line.split()[1])
-                    elif line.startswith("nonvoluntary_ctxt_switches"):
-                        involuntary += int(line.split()[1])
-        except OSError:
-            pass  # a thread that ended meanwhile
-    return voluntary, involuntary
+        with contextlib.suppress(OSError), open("/proc/self/task/%s/status" % task) as status:  # OSError: it ended
+            for key, value in (line.split(":", 1) for line in status):
+                if key in counts:
+                    counts[key] += int(value)
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
 
 
 class Measured:
@@ -225,8 +219,10 @@ def failed(exc: BaseException, limit: int | None = None) -> dict:
 
 
 def child_env() -> dict:
-    """A worker's environment: this tree's motorlike first, and one hash seed for all runs."""
+    """A worker's environment: this tree's motorlike first, one hash seed for all runs, and no
+    placement from the shell (a variant sets its own: "motorlike" must mean the default)."""
     env = dict(os.environ)
+    env.pop("MOTORLIKE_WORKER_AFFINITY", None)
     parts = [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env.setdefault("PYTHONHASHSEED", "0")
@@ -243,20 +239,28 @@ def start_worker(script: str, args: list) -> subprocess.Popen:
         text=True,
         env=child_env(),
         cwd=ROOT,
+        start_new_session=True,  # its own process group: a timeout kills what it started too
     )
 
 
 def collect(proc: subprocess.Popen, timeout: float) -> dict:
     """A started worker's ``RESULT``, or a failed one if it dies without one or outlives ``timeout`` (killed)."""
+    timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return {"ok": False, "error": "timed out after %.0fs" % timeout}
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # something outside the group holds the pipes
+            out, err = "", ""
     for line in reversed(out.splitlines()):
-        if line.startswith(RESULT):
+        if line.startswith(RESULT):  # answered, then hung on its way out: the answer stands
             return json.loads(line[len(RESULT) :])
+    if timed_out:
+        return {"ok": False, "error": "timed out after %.0fs" % timeout}
     tail = (err or out or "").strip().splitlines()[-5:]
     return {"ok": False, "error": "worker exited %s: %s" % (proc.returncode, " | ".join(tail))}
 
@@ -331,16 +335,21 @@ def machine() -> dict:
     }
 
 
-def cpu_times():
-    """(wall, busy CPU seconds of the whole machine or None, CPU seconds of this process tree)."""
-    busy = None
+def _cpu_ticks() -> dict:
+    """/proc/stat's "cpu" (all CPUs) and "cpu0"...: (busy ticks, all ticks) so far; {} without it."""
     try:
         with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        pass
+            rows = [line.split() for line in f if line.startswith("cpu")]
+    except OSError:
+        return {}
+    ticks = {fields[0]: [int(v) for v in fields[1:9]] for fields in rows}
+    return {name: (sum(t) - t[3] - t[4], sum(t)) for name, t in ticks.items()}  # t[3], t[4]: idle, iowait
+
+
+def cpu_times():
+    """(wall, busy CPU seconds of the whole machine or None, CPU seconds of this process tree)."""
+    whole = _cpu_ticks().get("cpu")
+    busy = whole[0] / os.sysconf("SC_CLK_TCK") if whole else None
     ours = sum(ru.ru_utime + ru.ru_stime for ru in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
     return time.monotonic(), busy, ours
 
@@ -354,16 +363,7 @@ def foreign_cpus(start, end):
 
 def per_cpu_busy() -> dict:
     """Per CPU (``cpu0``...): (busy ticks, all ticks) so far, from /proc/stat; {} without it."""
-    try:
-        with open("/proc/stat") as f:
-            rows = [line.split() for line in f if line.startswith("cpu") and not line.startswith("cpu ")]
-    except OSError:
-        return {}
-    busy = {}
-    for fields in rows:
-        ticks = [int(v) for v in fields[1:9]]
-        busy[fields[0]] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
-    return busy
+    return {name: value for name, value in _cpu_ticks().items() if name != "cpu"}
 
 
 def cpu_shares(before: dict, after: dict) -> dict:
@@ -379,14 +379,8 @@ def is_loopback_uri(uri: str) -> bool:
     """True if every host of a ``mongodb://`` URI is a loopback address (SRV never is)."""
     from pymongo.uri_parser import parse_uri
 
-    if uri.startswith("mongodb+srv://"):
-        return False
-    hosts = [h for h, _p in parse_uri(uri)["nodelist"]]
-    for h in hosts:
-        h = h.strip("[]").lower()
-        if not (h == "localhost" or h == "::1" or h.startswith("127.")):
-            return False
-    return bool(hosts)
+    hosts = [] if uri.startswith("mongodb+srv://") else [h.strip("[]").lower() for h, _ in parse_uri(uri)["nodelist"]]
+    return bool(hosts) and all(h in ("localhost", "::1") or h.startswith("127.") for h in hosts)
 
 
 def refuse_remote(uri: str) -> bool:

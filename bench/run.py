@@ -159,19 +159,24 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
             many, warm = name == "insert_many", 1 if name == "insert_many" else max(10, n // 10)
             names = ["%s_%s_%d" % (name, tag, k if many and spec["mongoeco"] else 0) for k in range(warm + n)]
             colls = {coll_name: db[coll_name] for coll_name in names}  # one Collection object per name
+            inserts = [getattr(colls[coll_name], name) for coll_name in names]  # bound before the clock starts
             docs = [[dict(DOC, i=i) for i in range(1000)] if many else dict(DOC, i=k) for k in range(warm + n)]
             to_drop, units = list(colls), n * 1000 if many else n
-            for coll_name, doc in zip(names[:warm], docs[:warm]):
-                await wait(getattr(colls[coll_name], name)(doc))
+            for insert, doc in zip(inserts[:warm], docs[:warm]):
+                result = await wait(insert(doc))
+                if len(result.inserted_ids) != 1000 if many else result.inserted_id is None:
+                    raise RuntimeError("%s did not report what it inserted" % name)
             with timer:
-                for coll_name, doc in zip(names[warm:], docs[warm:]):
-                    await wait(getattr(colls[coll_name], name)(doc))
+                for insert, doc in zip(inserts[warm:], docs[warm:]):
+                    await wait(insert(doc))
         elif name.startswith("find_"):
             if await one_pass() != (PAGED if name.endswith("_waiting") else BIG_COUNT):
                 raise RuntimeError("%s saw too few or too many documents" % name)
             with timer:
                 units = sum([await one_pass() for _ in range(n)])
         elif name.startswith("gridfs_"):
+            if bucket_cls is None:
+                raise RuntimeError("%s has no GridFS bucket class here" % driver)
             to_drop, units = ["fs_%s.files" % tag, "fs_%s.chunks" % tag], n * GRIDFS_SIZE / (1024 * 1024)
             bucket, data = bucket_cls(db, bucket_name="fs_" + tag), os.urandom(GRIDFS_SIZE)
             await wait(bucket.upload_from_stream("warmup", b"x" * 1024))
@@ -179,14 +184,15 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
             others = at_once([busy_task(t) for t in range(BUSY_TASKS if busy["on"] else 0)])
             try:
                 await asyncio.sleep(0.05 if busy["on"] else 0)  # the background tasks under way
-                calls = sum(busy["calls"])
                 with timer:
+                    calls = sum(busy["calls"])  # here: the timer's start may wait at the barrier and collect garbage
                     for k in range(0 if ids else n):
                         await wait(bucket.upload_from_stream("f%d" % k, data))
                     for file_id in ids:
-                        if len(await wait((await wait(bucket.open_download_stream(file_id))).read())) != GRIDFS_SIZE:
+                        grid_out = await wait(bucket.open_download_stream(file_id))
+                        if len(await wait(grid_out.read())) != GRIDFS_SIZE:
                             raise RuntimeError("a download was short")
-                background = sum(busy["calls"]) - calls if busy["on"] else None
+                    background = sum(busy["calls"]) - calls if busy["on"] else None
             finally:
                 busy["on"] = False
                 await others
@@ -234,7 +240,8 @@ def run_processes(spec: dict, count: int, timeout: float) -> dict:
         released, before = harness.release_barrier(barrier_dir, count, procs, timeout), harness.per_cpu_busy()
         results = [harness.collect(proc, timeout if released else 1) for proc in procs]
         after = harness.per_cpu_busy()
-    failed = [r for r in results if not r.get("ok")]
+    # A worker that failed by itself first: the others may only have been cut short waiting for it.
+    failed = sorted((r for r in results if not r.get("ok")), key=lambda r: r.get("error", "").startswith("timed out"))
     if failed or not released:
         return failed[0] if failed else {"ok": False, "error": "a worker never started"}
     total = {key: sum(r[key] for r in results) for key in ("units", "cpu", "voluntary", "involuntary", "faults")}
