@@ -328,8 +328,23 @@ batches over the baseline with `async for` (asyncio {motorlike/for:.1f}, Tornado
 fetched; """
 GRIDFS_INTRO = """## GridFS, a {mib:d} MiB file ({server}, chunks of 255 KiB)
 
-PyMongo's GridOut leaves the chunk cursor's batch size to the server: a mongod's batches are {batch:d} chunks (16 MiB), which its rows get.  motorlike's GridOut asks for a window (`WINDOW_BYTES`, {window}) per batch and its GridIn sends a window per insert.  Bound on traced memory, every run, as the tests have it: two windows and {few:.0f} chunks (a `read()`: and the file); peers are held to motorlike's bound.  RSS also counts what tracemalloc does not see (PyMongo's C encoding buffer; freed blocks kept by the allocator).  A "what if" row changes one setting in its own process.  Figures in parentheses are in chunk sizes."""
-GRIDFS_FINDING = """GridFS, {mib:d} MiB, traced growth in chunks (median).  Uploads (`upload_from_stream`, `write`): motorlike {upload_from_stream/motorlike} and {upload_write/motorlike}, Motor {upload_from_stream/motor} and {upload_write/motor}, PyMongo {upload_from_stream/pymongo} and {upload_write/pymongo}: PyMongo's GridIn, which Motor uses, buffers up to 48 MB of chunks before one `insert_many`; motorlike's sends a window per insert ({upload_from_stream/motorlike s}, {upload_write/motorlike s}; with PyMongo's buffer {upload_from_stream/motorlike/pymongo_buffer s}, {upload_write/motorlike/pymongo_buffer s}).  Downloads (`async for`, `download_to_stream`): motorlike {download_iter/motorlike} and {download_to_stream/motorlike}, Motor {download_iter/motor} and {download_to_stream/motor}, PyMongo {download_iter/pymongo} and {download_to_stream/pymongo}; a chunk per request (what if) {download_iter/motorlike/one_chunk} in {download_iter/motorlike/one_chunk s} against {download_iter/motorlike s}.  `read()` of the {file:d}-chunk file: motorlike {download_read/motorlike}, Motor {download_read/motor}, PyMongo {download_read/pymongo}."""
+PyMongo's GridOut leaves the chunk cursor's batch size to the server: a mongod's batches are {batch:d} chunks (16 \
+MiB), which its rows get.  motorlike's GridOut asks for a window (`WINDOW_BYTES`, {window}) per batch and its GridIn\
+ sends a window per insert.  Bound on traced memory, every run, as the tests have it: two windows and {few:.0f} \
+chunks (a `read()`: and the file); peers are held to motorlike's bound.  RSS also counts what tracemalloc does not \
+see (PyMongo's C encoding buffer; freed blocks kept by the allocator).  A "what if" row changes one setting in its \
+own process.  Figures in parentheses are in chunk sizes."""
+GRIDFS_FINDING = """GridFS, {mib:d} MiB, traced growth in chunks (median).  Uploads (`upload_from_stream`, `write`):\
+ motorlike {upload_from_stream/motorlike} and {upload_write/motorlike}, Motor {upload_from_stream/motor} and \
+{upload_write/motor}, PyMongo {upload_from_stream/pymongo} and {upload_write/pymongo}: PyMongo's GridIn, which Motor\
+ uses, buffers up to 48 MB of chunks before one `insert_many`; motorlike's sends a window per insert \
+({upload_from_stream/motorlike s}, {upload_write/motorlike s}; with PyMongo's buffer \
+{upload_from_stream/motorlike/pymongo_buffer s}, {upload_write/motorlike/pymongo_buffer s}).  Downloads (`async \
+for`, `download_to_stream`): motorlike {download_iter/motorlike} and {download_to_stream/motorlike}, Motor \
+{download_iter/motor} and {download_to_stream/motor}, PyMongo {download_iter/pymongo} and \
+{download_to_stream/pymongo}; a chunk per request (what if) {download_iter/motorlike/one_chunk} in \
+{download_iter/motorlike/one_chunk s} against {download_iter/motorlike s}.  `read()` of the {file:d}-chunk file: \
+motorlike {download_read/motorlike}, Motor {download_read/motor}, PyMongo {download_read/pymongo}."""
 
 
 def _table(header: str, left: int, rows: list, unit: int, worst: str, more) -> str:
