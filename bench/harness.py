@@ -208,8 +208,7 @@ def report(result: dict) -> None:
 
 def error_text(exc: BaseException, limit: int | None = None) -> str:
     """``Type: message`` of an exception, the message cut to ``limit`` characters if given."""
-    message = str(exc)
-    return "%s: %s" % (type(exc).__name__, message if limit is None else message[:limit])
+    return "%s: %s" % (type(exc).__name__, str(exc)[:limit])
 
 
 def failed(exc: BaseException, limit: int | None = None) -> dict:
@@ -223,8 +222,7 @@ def child_env() -> dict:
     placement from the shell (a variant sets its own: "motorlike" must mean the default)."""
     env = dict(os.environ)
     env.pop("MOTORLIKE_WORKER_AFFINITY", None)
-    parts = [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 
@@ -232,13 +230,8 @@ def child_env() -> dict:
 def start_worker(script: str, args: list) -> subprocess.Popen:
     """Start ``python script *args`` in the repository; ``collect`` its result."""
     return subprocess.Popen(
-        [sys.executable, os.path.abspath(script)] + list(args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=child_env(),
-        cwd=ROOT,
+        [sys.executable, os.path.abspath(script)] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True, env=child_env(), cwd=ROOT,
         start_new_session=True,  # its own process group: a timeout kills what it started too
     )
 
@@ -329,9 +322,13 @@ def markdown_table(header: list, rows: list, numeric_from: int = 1) -> list:
 
 def machine() -> dict:
     """What a report says about where it ran."""
+    cpu_model = platform.processor() or "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu_model)
     return {
-        "date": now(), "os": os_name(), "nproc": os.cpu_count(), "cpu_model": cpu_model(),
-        "python": platform.python_version(), "pymongo": module_version("pymongo"), "loadavg": loadavg(),
+        "date": now(), "os": "%s %s" % (platform.system(), platform.release()), "nproc": os.cpu_count(),
+        "cpu_model": cpu_model, "python": platform.python_version(), "pymongo": module_version("pymongo"),
+        "loadavg": loadavg(),
     }
 
 
@@ -396,24 +393,9 @@ def now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def os_name() -> str:
-    return "%s %s" % (platform.system(), platform.release())
-
-
 def loadavg() -> str:
     """The 1, 5 and 15 minute load averages: how busy the machine was."""
     return "%.2f %.2f %.2f" % os.getloadavg()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def write_json(path: str, data) -> None:

@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + "\n".join(harness.markdown_table(header, rows, numeric_from=len(header))))
     versions = {name: harness.module_version(name) for name in ("motorlike", "motor", "pymongo", "tornado")}
     print(f"\n{sum(map(len, results.values()))} subprocesses in {total_s:.0f} s; healthy server: FaultServer; "
-          f"Python {python}; {date} on {harness.os_name()}, load {harness.loadavg()}; "
+          f"Python {python}; {date} on {harness.machine()['os']}, load {harness.loadavg()}; "
           + ", ".join(f"{name} {version}" for name, version in versions.items()))
     if args.json:
         harness.write_json(args.json, {"date": date, "versions": versions, "python": python, "uri": args.uri,

@@ -168,3 +168,24 @@ def test_cpu_shares_from_two_snapshots():
     assert harness.cpu_shares(before, after) == {"cpu0": 0.5, "cpu1": 1.0}
     start = harness.cpu_times()
     assert harness.foreign_cpus(start, start) is None  # no time passed: nothing to say
+
+
+def test_a_worker_that_answered_then_hung_keeps_its_answer_and_its_group_dies(tmp_path):
+    """A worker and a grandchild it started both hang holding the output pipe; the worker had
+    answered first. collect() kills the whole group, so it returns, and keeps the answer."""
+    answered = tmp_path / "answered"
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import subprocess, sys, time, pathlib\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])  # inherits the pipes\n"
+        f"print({harness.RESULT!r} + '{{\"ok\": true, \"n\": 7}}', flush=True)\n"
+        f"pathlib.Path({str(answered)!r}).touch()\n"
+        "time.sleep(600)\n"
+    )
+    proc = harness.start_worker(str(script), [])
+    deadline = time.monotonic() + 120  # a generous bound on a wait for an event, not a measured time
+    while not answered.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the worker never answered"
+        time.sleep(0.01)
+    assert harness.collect(proc, timeout=0.2) == {"ok": True, "n": 7}
+    assert proc.returncode is not None
