@@ -7,21 +7,15 @@ GridFS bucket holds the same canned 16 MiB file.  It listens on 127.0.0.1 only.
 
     python bench/canned_server.py [--port 0] [--reply-delay-ms D] [--huge-count N] [--quiet]
 
-prints ``PORT <n>`` once it listens and a summary on stderr when it stops (on
-SIGTERM/SIGINT, ``--max-requests``, ``--max-seconds``, or with ``--watch-stdin``
-when its stdin closes).  ``with CannedServer(extra_args=[...]) as server:`` runs
-it as its own process.  ``--reply-delay-ms D`` sends each reply D ms late: a
-server with latency, where a driver's own cost weighs less.
+prints ``PORT <n>`` once it listens, and a summary on stderr when it stops (on
+SIGTERM, SIGINT, or a limit in --help).  ``CannedServer`` runs it as a process.
 
-Replies: ``hello``/``isMaster`` (also as legacy OP_QUERY): a standalone without
-``topologyVersion`` (drivers poll).  ``find`` on ``big``: 10,000 documents, 101
-(or a smaller ``batchSize``) then one getMore with the rest; on ``huge``:
-``--huge-count`` in batches of each find's and getMore's ``batchSize`` (else
-1,000), ``_id`` 0 .. length - 1 in each; on ``<bucket>.files``: a 16 MiB file,
-on ``<bucket>.chunks`` its 65 chunks from ``n: {$gte}`` in batches as a mongod
-cuts them (at most 16 MiB), echoing the filter's ids and ``filename``; else the
-filter's ``_id`` or nothing.  ``insert``: ``{n: <documents>}``; ``update``,
-``delete``: ``{n: 0}``; the rest: ``{ok: 1}``; ``moreToCome`` (w:0): no reply.
+Replies: ``hello`` (also a legacy OP_QUERY ``isMaster``): a standalone.  ``find``
+on ``big``: 10,000 documents, 101 (or ``batchSize``) then the rest in one getMore;
+on ``huge``: ``--huge-count`` in batches of ``batchSize`` (else 1,000); on
+``<bucket>.files``: a 16 MiB file, on ``<bucket>.chunks``: its 65 chunks, as a
+mongod cuts them; else the filter's ``_id`` or nothing.  ``insert``: ``{n: <docs>}``;
+``update``, ``delete``: ``{n: 0}``; the rest: ``{ok: 1}``; with w:0, none.
 """
 
 from __future__ import annotations
@@ -29,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import datetime
 import os
 import select
@@ -58,7 +51,7 @@ CHUNK_LENGTHS = [min(CHUNK_SIZE, GRIDFS_LENGTH - at) for at in range(0, GRIDFS_L
 GRIDFS_FILE_ID = ObjectId(b"cannedfile\0\0")
 FILE_FIELDS, CHUNK_FIELDS = ("_id", "length", "chunkSize", "uploadDate", "filename"), ("_id", "files_id", "n", "data")
 SENTINEL_ID = 0x7A7A_7A7A_7A7A_7A7A  # encoded once, batches get their cursor id (and files_id) patched in
-CURSOR_MARK, FILES_ID_MARK = b"\x12id\x00" + struct.pack("<q", SENTINEL_ID), b"\x07files_id\x00" + GRIDFS_FILE_ID.binary
+CURSOR_KEY, FILES_ID_KEY = b"\x12id\x00", b"\x07files_id\x00"  # BSON: type, name, NUL
 ZEROS = bytes(CHUNK_SIZE)  # every chunk's data (sliced whole: the same object, not a copy)
 CACHE_LIMIT, CACHE_BYTES = 4096, 64 * 1024 * 1024  # encoded replies kept at most, and their bytes
 HEADER, INT32 = struct.Struct("<iiii"), struct.Struct("<i")
@@ -106,33 +99,32 @@ class Replies:
         self.started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
     def cached(self, key, build, template=False):
-        """``build()`` encoded once, kept under ``key``; a template: (body, cursor id offset, files_id offsets)."""
+        """``build()`` encoded once, kept under ``key``; a template is kept cut where ``fill`` patches it."""
         try:
             return self.cache[key]
         except TypeError:  # an unhashable value (a filter's _id) in the key: encoded each time
             return bson.encode(build())
         except KeyError:
             entry = body = bson.encode(build())
-        if template:
-            entry, at = (memoryview(body), body.rindex(CURSOR_MARK) + 4, []), body.find(FILES_ID_MARK)
-            while at >= 0:  # bytes.find: faster than re here
-                entry[2].append(at + 10)
-                at = body.find(FILES_ID_MARK, at + 1)
+        if template:  # the cursor id follows the batch
+            head, _, tail = body.rpartition(CURSOR_KEY + struct.pack("<q", SENTINEL_ID))
+            entry = (head.split(FILES_ID_KEY + GRIDFS_FILE_ID.binary), tail)
         if len(self.cache) >= CACHE_LIMIT or self.cache_bytes + len(body) > CACHE_BYTES:
             self.cache, self.cache_bytes = {}, 0
-        self.cache[key], self.cache_bytes = entry, self.cache_bytes + len(body)
+        self.cache[key] = entry
+        self.cache_bytes += len(body)
         return entry
 
     @staticmethod
-    def fill(template, cursor_id: int, files_id=None) -> list:
-        """A template's reply in pieces, with this cursor id and ``files_id`` (an ObjectId's bytes)."""
-        (body, cursor_at, files_id_at), pieces, pos = template, [], 0
-        for at in files_id_at if files_id else ():
-            pieces += (body[pos:at], files_id)
-            pos = at + 12
-        return pieces + [body[pos:cursor_at], struct.pack("<q", cursor_id), body[cursor_at + 8 :]]
+    def fill(template, cursor_id: int, files_id=GRIDFS_FILE_ID) -> list:
+        """A template's reply in pieces (no copy of a large body), with this cursor id and ``files_id``."""
+        parts, tail = template  # the body cut at each files_id, and what follows the cursor id
+        pieces = [parts[0]]
+        for part in parts[1:]:
+            pieces += (FILES_ID_KEY, files_id.binary, part)
+        return pieces + [CURSOR_KEY, struct.pack("<q", cursor_id), tail]
 
-    def hello(self, connection_id: int) -> bytes:  # for hello and the legacy isMaster alike
+    def hello(self, connection_id: int) -> bytes:  # no topologyVersion: drivers poll rather than stream
         return bson.encode({
             "helloOk": True, "isWritablePrimary": True, "ismaster": True, "maxBsonObjectSize": MAX_BSON_SIZE,
             "maxMessageSizeBytes": MAX_MESSAGE_SIZE, "maxWriteBatchSize": 100_000, "localTime": self.started,
@@ -180,8 +172,9 @@ class Replies:
         batch_size = cmd.get("batchSize") or 0
         state = parse_huge_cursor_id(cursor_id)
         if coll == "huge" and state and state[1] < state[0]:
-            (total, served), most = state, min(batch_size, HUGE_MAX_BATCH) or HUGE_DEFAULT_BATCH
-            served, length = min(total, served + most), min(most, total - served)
+            total, served = state
+            length = min(min(batch_size, HUGE_MAX_BATCH) or HUGE_DEFAULT_BATCH, total - served)
+            served += length
             return self.huge_batch(ns, False, length, huge_cursor_id(total, served) if served < total else 0)
         state = parse_huge_cursor_id(cursor_id, CHUNKS_CURSOR_TAG)
         if coll.endswith(".chunks") and state and state[1] < state[0]:
@@ -192,25 +185,21 @@ class Replies:
         return bson.encode({"ok": 0.0, "errmsg": "cursor id %d not found" % cursor_id, "code": 43})
 
     def huge_batch(self, ns: str, first: bool, length: int, cursor_id: int) -> bytes:
-        """``length`` documents of ``huge`` in a reply (memory.py measures a batch with it)."""
+        """``length`` documents of ``huge`` (``_id`` from 0) in a reply (memory.py measures a batch with it)."""
         template = self.cached(("huge", ns, first, length),
                                lambda: _cursor(ns, _docs(0, length), first, SENTINEL_ID), template=True)
         return b"".join(self.fill(template, cursor_id))
 
     def chunks(self, ns, first, start, end, batch_size, fields, files_id=None) -> list:
-        """A batch of chunks from ``start`` (before ``end``), as many as a mongod would send."""
+        """A batch of chunks from ``start`` (before ``end``), as many as a mongod would send (16 MiB at most)."""
         most = batch_size if batch_size > 0 else FIRST_BATCH if first else end - start
-        overhead, length, size = len(bson.encode(_chunks(0, 1, fields, empty=True)[0])), 0, 0
-        for n in range(start, min(end, start + most)):
-            size += overhead + CHUNK_LENGTHS[n] * ("data" in fields)
-            if length and size > MAX_BSON_SIZE:
-                break
-            length += 1
-        stop = start + length
+        if "data" in fields:  # the short last chunk does not fit after 64 full ones either
+            most = min(most, MAX_BSON_SIZE // (CHUNK_SIZE + len(bson.encode(_chunks(0, 1, fields, empty=True)[0]))))
+        stop = min(end, start + most)
         cursor_id = 0 if stop >= end else huge_cursor_id(end, stop, CHUNKS_CURSOR_TAG)
         template = self.cached(("chunks", ns, first, start, stop, fields), lambda: _cursor(
             ns, _chunks(start, stop, fields), first, SENTINEL_ID), template=True)
-        return self.fill(template, cursor_id, getattr(files_id, "binary", None))  # an ObjectId's
+        return self.fill(template, cursor_id, files_id if isinstance(files_id, ObjectId) else GRIDFS_FILE_ID)
 
 
 class Connection(asyncio.Protocol):
@@ -219,8 +208,8 @@ class Connection(asyncio.Protocol):
     server: Server  # set once it listens
 
     def connection_made(self, transport) -> None:
-        self.transport, self.buf, self.hello, self.id = transport, bytearray(), None, self.server.connections_made + 1
-        self.server.connections_made = self.id
+        self.server.connections_made += 1
+        self.transport, self.buf, self.hello, self.id = transport, bytearray(), None, self.server.connections_made
 
     def data_received(self, data: bytes) -> None:
         buf, pos = self.buf, 0
@@ -239,7 +228,6 @@ class Connection(asyncio.Protocol):
                 pos += length
         except Exception as exc:  # malformed input: drop the connection
             sys.stderr.write("canned_server: closing connection %d: %r\n" % (self.id, exc))
-            self.buf = bytearray()
             return self.transport.close()
         del buf[:pos]
 
@@ -250,9 +238,7 @@ class Connection(asyncio.Protocol):
         if server.requests >= server.args.max_requests:
             server.stop("request limit reached")  # once this reply is written
         if opcode == OP_QUERY:  # legacy: only the handshake on <db>.$cmd that a driver may send first
-            nul = msg.index(b"\0", 20)
-            (size,) = INT32.unpack_from(msg, nul + 9)  # after numberToSkip and numberToReturn
-            query = bson.decode(msg[nul + 9 : nul + 9 + size])
+            query = next(bson.decode_iter(msg[msg.index(b"\0", 20) + 9 :]))  # after numberToSkip, numberToReturn
             return self.send(OP_REPLY, request_id, OP_REPLY_PREFIX, self.answer(next(iter(query), ""), query, 0))
         if opcode != OP_MSG:
             raise ValueError("unsupported opcode %d" % opcode)
@@ -274,8 +260,7 @@ class Connection(asyncio.Protocol):
                     at += doc_size
                     sequence_docs += 1
             pos = section_end
-        # The name is the first key.  hello, and insert with its documents in a sequence, need no decoding:
-        # it would add microseconds to each round trip of insert_one.
+        # The name is the first key.  hello, and insert with a document sequence, skip decoding (it slows insert_one)
         name = bytes(body[5 : body.index(b"\0", 5)]).decode()
         lazy = name in ("hello", "isMaster", "ismaster") or name == "insert" and sequence_docs
         reply = self.answer(name, {} if lazy else bson.decode(body), sequence_docs)
@@ -291,11 +276,10 @@ class Connection(asyncio.Protocol):
 
     def send(self, opcode: int, response_to: int, prefix: bytes, body) -> None:
         server = self.server
-        server.request_id += 1
+        server.replies_sent += 1  # also this reply's requestID
         pieces = body if isinstance(body, list) else [body]
-        header = HEADER.pack(16 + len(prefix) + sum(map(len, pieces)), server.request_id, response_to, opcode)
+        header = HEADER.pack(16 + len(prefix) + sum(map(len, pieces)), server.replies_sent, response_to, opcode)
         server.send(self.transport, b"".join([header, prefix, *pieces]))  # one copy of a large body
-        server.replies_sent += 1
 
 
 class Server:
@@ -305,7 +289,7 @@ class Server:
     def __init__(self, args) -> None:
         self.args, self.replies, self.delay = args, Replies(args.huge_count), args.reply_delay_ms / 1000
         self.commands, self.connections_made = collections.Counter(), 0
-        self.requests = self.replies_sent = self.request_id = 0
+        self.requests = self.replies_sent = 0
         self.stop_reason, self.pending, self.ready = None, collections.deque(), threading.Condition()
 
     def send(self, transport, data: bytes) -> None:
@@ -322,15 +306,15 @@ class Server:
                 wait = self.pending[0][0] - time.monotonic()
             time.sleep(max(0.0, wait))
             with self.ready:
-                now = time.monotonic()
-                due = [self.pending.popleft()[1:] for _ in range(sum(p[0] <= now for p in self.pending))]
+                now, due = time.monotonic(), []
+                while self.pending and self.pending[0][0] <= now:
+                    due.append(self.pending.popleft()[1:])
             try:
                 self.loop.call_soon_threadsafe(self.write, due)
             except RuntimeError:  # the loop is closed: the server stopped
                 return
 
-    @staticmethod
-    def write(replies) -> None:
+    def write(self, replies) -> None:  # on the loop
         for transport, data in replies:
             if not transport.is_closing():
                 transport.write(data)
@@ -339,12 +323,9 @@ class Server:
         self.stop_reason = self.stop_reason or reason
         self.stopped.set()
 
-    def watch_stdin(self) -> None:  # a thread: the server stops when its stdin closes
-        with contextlib.suppress(OSError):
-            while os.read(0, 4096):
-                pass
-        with contextlib.suppress(RuntimeError):  # the loop is closed: stopped already
-            self.loop.call_soon_threadsafe(self.stop, "stdin closed")
+    def stdin_readable(self) -> None:  # with --watch-stdin: the server stops when its stdin closes
+        if not os.read(0, 4096):
+            self.stop("stdin closed")
 
     async def serve(self) -> None:
         self.loop, self.stopped = asyncio.get_running_loop(), asyncio.Event()
@@ -356,7 +337,7 @@ class Server:
         if self.delay:
             threading.Thread(target=self.send_late, name="canned-delay", daemon=True).start()
         if self.args.watch_stdin:
-            threading.Thread(target=self.watch_stdin, daemon=True).start()
+            self.loop.add_reader(0, self.stdin_readable)
         print("PORT %d" % listener.sockets[0].getsockname()[1], flush=True)
         await self.stopped.wait()
         listener.close()  # open connections close with the process, which ends now
@@ -365,39 +346,36 @@ class Server:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Canned-reply MongoDB wire-protocol server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--reply-delay-ms", type=float, default=0.0, help="send each reply this long after it is made")
+    parser.add_argument("--reply-delay-ms", type=float, default=0.0, help="send each reply this late (latency)")
     parser.add_argument("--huge-count", type=int, default=HUGE_COUNT, help="documents a find on `huge` streams")
     parser.add_argument("--max-requests", type=int, default=50_000_000, help="stop after this many requests")
     parser.add_argument("--max-seconds", type=float, default=3600.0, help="stop after this many seconds")
     parser.add_argument("--watch-stdin", action="store_true", help="stop when standard input is closed")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr at exit")
     args = parser.parse_args(argv)
-    if args.reply_delay_ms < 0 or not 0 <= args.port <= 65535 or not 0 <= args.huge_count <= FIELD_MASK:
-        parser.error("--reply-delay-ms must be >= 0, --port a port and --huge-count at most %d" % FIELD_MASK)
+    if not 0 <= args.huge_count <= FIELD_MASK:  # as a cursor id carries it
+        parser.error("--huge-count must be from 0 to %d" % FIELD_MASK)
     started, server = time.monotonic(), Server(args)
     asyncio.run(server.serve())
     if not args.quiet:
-        commands = dict(sorted(server.commands.items()))
-        sys.stderr.write("canned_server: stopped (%s) after %.1fs: %d connections, %d requests, %d replies, "
-                         "commands %s\n" % (server.stop_reason, time.monotonic() - started, server.connections_made,
-                                            server.requests, server.replies_sent, commands))
+        summary = "canned_server: stopped (%s) after %.1fs: %d connections, %d requests, %d replies, commands %s\n"
+        sys.stderr.write(summary % (server.stop_reason, time.monotonic() - started, server.connections_made,
+                                    server.requests, server.replies_sent, dict(sorted(server.commands.items()))))
     return 0
 
 
 class CannedServer:
-    """This server in its own process: ``with CannedServer(extra_args=[...]) as server:`` gives
-    ``server.uri``, ``.port`` and ``.pid`` (for CPU placement).  On exit the process gets SIGTERM
-    and is waited for (killed after 10 s); what it wrote on stderr is then ``stderr_text``."""
+    """This server in its own process: ``with CannedServer(extra_args=[...]) as server:`` gives ``server.uri``,
+    ``.port`` and ``.proc``; on exit, what it wrote on stderr is ``stderr_text``."""
 
-    def __init__(self, extra_args=(), start_timeout: float = 30.0) -> None:
-        self.extra_args, self.start_timeout, self.stderr_text = list(extra_args), start_timeout, ""
+    def __init__(self, extra_args=()) -> None:
+        self.extra_args, self.stderr_text = list(extra_args), ""
 
     def __enter__(self) -> "CannedServer":
         command = [sys.executable, os.path.abspath(__file__), "--watch-stdin", *self.extra_args]
         pipe = subprocess.PIPE
         self.proc = subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, text=True)
-        ready = select.select([self.proc.stdout], [], [], self.start_timeout)[0]  # the server writes one line
-        line, self.pid = self.proc.stdout.readline() if ready else "", self.proc.pid
+        line = self.proc.stdout.readline() if select.select([self.proc.stdout], [], [], 30)[0] else ""
         if not line.startswith("PORT "):
             self.__exit__()
             raise RuntimeError("canned server did not start: %r %s" % (line, self.stderr_text))
@@ -406,9 +384,7 @@ class CannedServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
+        try:  # communicate closes its stdin: it stops (--watch-stdin)
             self.stderr_text = self.proc.communicate(timeout=10)[1]
         except subprocess.TimeoutExpired:
             self.proc.kill()
