@@ -57,20 +57,13 @@ def module_version(name: str) -> str:
 def import_driver(driver: str):
     """(client class, GridFS bucket class or None, version) of a driver in ``DRIVER_LABELS``;
     ImportError if it is missing, or if "motor" is motorlike's alias rather than Motor 3.7."""
-    if driver == "pymongo":
+    if driver in ("pymongo", "pymongo_async"):
         import gridfs
         import pymongo
 
-        return pymongo.MongoClient, gridfs.GridFSBucket, pymongo.version
-    if driver == "pymongo_async":
-        import pymongo
-        from pymongo import AsyncMongoClient
-
-        try:
-            from gridfs import AsyncGridFSBucket
-        except ImportError:
-            AsyncGridFSBucket = None
-        return AsyncMongoClient, AsyncGridFSBucket, pymongo.version
+        if driver == "pymongo":
+            return pymongo.MongoClient, gridfs.GridFSBucket, pymongo.version
+        return pymongo.AsyncMongoClient, gridfs.AsyncGridFSBucket, pymongo.version
     if driver == "motor":
         import motor
 
@@ -81,8 +74,7 @@ def import_driver(driver: str):
 
         return ma.AsyncIOMotorClient, getattr(ma, "AsyncIOMotorGridFSBucket", None), version
     if driver == "motorlike_affinity":
-        # Read when the worker pool starts, at the first call.
-        os.environ["MOTORLIKE_WORKER_AFFINITY"] = "1"
+        os.environ["MOTORLIKE_WORKER_AFFINITY"] = "1"  # read when the worker pool starts, at the first call
         driver = "motorlike"
     if driver == "motorlike":
         import motorlike.motor_asyncio as ma
@@ -188,7 +180,6 @@ def release_barrier(directory: str, count: int, procs, timeout: float = 300.0) -
 
 
 def maxrss_kib() -> int:
-    """This process's peak RSS so far (``ru_maxrss``, KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -202,7 +193,6 @@ def median(values):
 
 
 def report(result: dict) -> None:
-    """Answer the parent: print ``result`` as the worker's ``RESULT`` line."""
     print(RESULT + json.dumps(result, default=str), flush=True)
 
 
@@ -259,7 +249,6 @@ def collect(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 def run_worker(script: str, args: list, timeout: float) -> dict:
-    """Run one worker to its end: ``start_worker`` then ``collect``."""
     return collect(start_worker(script, args), timeout)
 
 
@@ -267,9 +256,8 @@ def run_worker(script: str, args: list, timeout: float) -> dict:
 
 
 def rotations(repeat: int, contenders):
-    """(repetition, contenders in turn order) for each repetition: everyone
-    runs once per repetition, the order rotated by one each time, so a slow
-    drift of a shared machine is spread over all of them."""
+    """(repetition, contenders in turn order), rotated by one each repetition: a drift of a shared
+    machine is spread over all of them."""
     contenders = list(contenders)
     for index in range(repeat):
         shift = index % len(contenders) if contenders else 0
@@ -277,8 +265,7 @@ def rotations(repeat: int, contenders):
 
 
 def interleaved(repeat: int, contenders, measure) -> dict:
-    """``measure(contender)`` for every contender, ``repeat`` times in
-    ``rotations``; the results per contender, in the order they were made."""
+    """``measure(contender)`` for each, ``repeat`` times in ``rotations``: the results per contender."""
     results: dict = {contender: [] for contender in contenders}
     for _index, order in rotations(repeat, contenders):
         for contender in order:
@@ -287,10 +274,8 @@ def interleaved(repeat: int, contenders, measure) -> dict:
 
 
 def figures(values, higher_is_better: bool = True) -> dict | None:
-    """Median, best and spread ((max - min) / median) of a list of numbers; None if empty.
-
-    "best" is the largest for rates and the smallest for costs: other
-    processes on a shared machine only ever make a run look worse."""
+    """Median, best and spread ((max - min) / median) of numbers; None if none. "best" is the largest
+    rate or the smallest cost: other processes on a shared machine only ever make a run look worse."""
     values = [value for value in values if value is not None]
     if not values:
         return None
@@ -389,12 +374,10 @@ def refuse_remote(uri: str) -> bool:
 
 
 def now() -> str:
-    """The local time, to the second, with its UTC offset (ISO 8601)."""
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def loadavg() -> str:
-    """The 1, 5 and 15 minute load averages: how busy the machine was."""
     return "%.2f %.2f %.2f" % os.getloadavg()
 
 
