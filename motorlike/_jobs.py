@@ -117,7 +117,7 @@ class Lane:
     """
 
     __slots__ = (
-        "client", "queue", "running", "floor", "cap", "ready", "last_finished", "stalled_since", "closed", "timeout"
+        "client", "queue", "running", "floor", "cap", "ready", "last_answered", "stalled_since", "closed", "timeout"
     )
 
     def __init__(self, client: Any, lane_cap: int) -> None:
@@ -126,8 +126,9 @@ class Lane:
         self.queue: collections.deque[Job] = collections.deque()
         self.running = 0
         self.ready = False
-        self.last_finished = 0.0
-        #: When R3 last found it stalled; it stays so until a call finishes after that.
+        #: When one of its calls last finished with an answer (see answered()).
+        self.last_answered = 0.0
+        #: When R3 last found it stalled; it stays so until a call answers after that.
         self.stalled_since = -1.0
         #: Set by ``client.close()``: new calls raise InvalidOperation at once.
         self.closed = False
@@ -176,10 +177,10 @@ class Lane:
             (cancelled if job.waiter.cancelled() else kept).append(job)
         if cancelled:
             self.queue = kept
-        stalled = bool(self.running) and self.last_finished <= overdue and (
-            self.stalled_since > self.last_finished or youngest_start <= overdue
+        stalled = bool(self.running) and self.last_answered <= overdue and (
+            self.stalled_since > self.last_answered or youngest_start <= overdue
         )
-        if stalled and self.stalled_since <= self.last_finished:
+        if stalled and self.stalled_since <= self.last_answered:
             self.stalled_since = now
         if stalled:  # R3: each job that waited queue_wait gets a thread
             while self.queue and self.has_room() and len(to_start) < room and self.queue[0].queued_at <= overdue:
@@ -224,6 +225,17 @@ def _execute(job: Job) -> tuple | None:
         return job.loop, job.deliver, job.waiter, None, error
     except BaseException as exc:  # noqa: BLE001 - handed to the caller
         return job.loop, job.deliver, job.waiter, None, exc
+
+
+def answered(outcome: tuple | None) -> bool:
+    """Whether a finished job shows its lane's server answering (R3 of the
+    pool's policy ends a stall only then): it ran, and did not fail on a
+    timeout. A call that timed out (no server selectable, a silent socket)
+    says the lane's other calls wait as long; one skipped says nothing."""
+    if outcome is None:
+        return False
+    error = outcome[4]
+    return not (isinstance(error, PyMongoError) and error.timeout)
 
 
 def _within(left: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -25,10 +25,12 @@ R2. A lane with nothing running gets a thread at once even when
     ``max_workers`` are busy with other lanes: one client's hanging calls
     never hold up another client's.
 R3. A lane is *stalled* when every call it runs has run for ``queue_wait``
-    and none of its calls finished in that time (its server went silent, or
+    and none of its calls answered in that time (its server went silent, or
     no server can be selected). It stays stalled until one of its calls
-    finishes: the calls R3 just started wait for the same server, so they
-    need not hang ``queue_wait`` again before the next jobs get threads.
+    answers: the calls R3 just started wait for the same server, so they
+    need not hang ``queue_wait`` again before the next jobs get threads; a
+    call that fails on a timeout is no answer (the next ones would wait as
+    long), else calls made late fail in waves, one timeout apart.
     Each job of a stalled lane that has waited ``queue_wait`` gets a thread
     of its own (within the lane's limit), so a thousand calls waiting out a
     timeout fail together, on time.
@@ -40,7 +42,7 @@ So a healthy pool, however busy, never has more than ``max_workers``
 threads for one client (R2 and R3 need a lane with nothing running, or one
 whose calls all hang); growth needs no guess from timing but R3's, which
 asks for a whole ``queue_wait`` (500 ms) in which not one of the lane's calls
-finished. Threads beyond ``max_workers`` end after ``idle_timeout`` idle.
+answered. Threads beyond ``max_workers`` end after ``idle_timeout`` idle.
 
 Invariants, kept under ``_lock``:
 
@@ -76,6 +78,7 @@ from motorlike._jobs import (  # noqa: F401 - the pool's public names
     Lane,
     WorkerThreadsExhausted,
     _deliver_outcome,
+    answered,
     Worker,
     _execute,
     _log,
@@ -289,7 +292,7 @@ class WorkerPool:
             # The strand's next call is taken before this one's outcome is
             # delivered: its caller then finds the strand as it left it.
             follow_up = job.strand.next_after(job) if job.strand is not None else None
-            job = self._finish(me, job, follow_up)
+            job = self._finish(me, job, follow_up, answered(outcome))
             if outcome is not None:
                 _deliver_outcome(outcome)
                 del outcome
@@ -298,13 +301,14 @@ class WorkerPool:
         if placement is not None:
             placement.worker_ending()
 
-    def _finish(self, me: Worker, done: Job, follow_up: Job | None) -> Any:
+    def _finish(self, me: Worker, done: Job, follow_up: Job | None, with_answer: bool) -> Any:
         """This worker's next job (``follow_up`` if its lane has room), or _PARKED."""
         with self._lock:
             me.running, me.running_since = None, 0.0
             lane = done.lane
             lane.running -= 1
-            lane.last_finished = time.monotonic()
+            if with_answer:
+                lane.last_answered = time.monotonic()
             self._mark_ready(lane)
             if follow_up is not None:
                 next_lane = follow_up.lane

@@ -19,7 +19,7 @@ import warnings
 from typing import Callable
 
 import pytest
-from pymongo.errors import InvalidOperation
+from pymongo.errors import InvalidOperation, NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from motorlike import _bridge
 from test.fault_server import FaultServer
@@ -255,6 +255,75 @@ def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
         pool.shutdown(wait=False)
 
 
+def fail_with(error: BaseException | None) -> Callable[[], None]:
+    def call() -> None:
+        if error is not None:
+            raise error
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("outcome", "still_stalled"),
+    [
+        (ServerSelectionTimeoutError("no server"), True),
+        (NetworkTimeout("silent socket"), True),
+        (None, False),  # a result: the server answers
+        (OperationFailure("refused"), False),  # an error, but the server's answer
+    ],
+    ids=["selection-timeout", "network-timeout", "result", "server-error"],
+)
+def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(outcome, still_stalled) -> None:
+    """R3: a stall ends when one of the lane's calls answers, not when one
+    times out. Else, with a thousand calls failing server selection on a
+    loaded machine, the first failure ended the stall and the calls that
+    became overdue after it waited for threads freed by later failures.
+    Looks are made by hand on a timeline set in the past, so the real finish
+    of ``a`` comes after every look but the last."""
+    queue_wait = 1000.0
+    pool = _bridge.WorkerPool(1, queue_wait=queue_wait)
+    lane = pool.new_lane(None)
+    release = threading.Event()
+    running = {name: threading.Event() for name in ("first", "b", "c")}
+
+    def hang(name: str) -> None:
+        running[name].set()
+        release.wait()
+
+    def submit(fn: Callable[..., None], *args: object) -> None:
+        pool.submit(None, NeverCancelled(), fn, args, {}, lambda *_: None, lane=lane)
+
+    try:
+        submit(hang, "first")
+        assert running["first"].wait(60)
+        submit(fail_with(outcome))
+        submit(hang, "b")
+        submit(hang, "c")
+        while pool.looks < 1:  # the watchdog's first look, on the real timeline: nothing due
+            time.sleep(0.001)
+        now = time.monotonic()
+        with pool._lock:
+            (first,) = [worker for worker in pool._workers if worker.running is not None]
+            first.running_since = now - 3 * queue_wait
+            job_a, job_b, job_c = lane.queue
+            # a is overdue at the first look; b and c only at the second
+            job_a.queued_at = now - 3 * queue_wait
+            job_b.queued_at = job_c.queued_at = now - queue_wait - 0.5
+            to_start, _to_fail, _cancelled = pool._look(now - 1)
+        assert to_start == [job_a]
+        pool._start_threads(to_start)
+        # a's worker, freed, took b (R1): c is left to the watchdog.
+        assert running["b"].wait(60)
+        with pool._lock:
+            # Less than queue_wait after a finished: only a stall that
+            # outlived a's end starts c now.
+            to_start, _to_fail, _cancelled = pool._look(time.monotonic())
+        assert to_start == ([job_c] if still_stalled else [])
+    finally:
+        release.set()
+        pool.shutdown(wait=False)
+
+
 class CancelledAfterOneLook:
     """A waiter that gives up just after the watchdog first asks whether it has."""
 
@@ -282,7 +351,7 @@ def test_a_call_cancelled_during_the_watchdogs_look_is_kept_or_dropped_never_los
     flipping = CancelledAfterOneLook()
     jobs = [Job(None, waiter, lambda *_: None, print, (), {}, lane, None) for waiter in (gone, flipping)]
     lane.queue.extend(jobs)
-    lane.running, lane.last_finished = 1, 1.0  # a call runs and finishes: no rule starts or fails anything
+    lane.running, lane.last_answered = 1, 1.0  # a call runs and answers: no rule starts or fails anything
     to_start, to_fail, cancelled = lane.take_due(now=1.0, overdue=0.0, youngest_start=1.0, room=5)
     assert (to_start, to_fail) == ([], [])
     assert jobs[0] in cancelled
