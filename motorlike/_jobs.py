@@ -18,7 +18,13 @@ import time
 from typing import Any, Callable
 
 import pymongo
-from pymongo.errors import InvalidOperation, PyMongoError, WaitQueueTimeoutError
+from pymongo.errors import (
+    InvalidOperation,
+    NetworkTimeout,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 from motorlike._internals import _caller_timeout
 
@@ -28,6 +34,8 @@ _UNLIMITED = sys.maxsize
 #: most this share of timeoutMS late. One that waited less (a busy pool)
 #: keeps PyMongo's timeoutMS per operation.
 LATE_SHARE = 0.1
+#: Errors of a call that waited for a reply and got none (see answered()).
+_NO_REPLY = (ServerSelectionTimeoutError, NetworkTimeout, WaitQueueTimeoutError)
 _log = logging.getLogger("motorlike")
 
 
@@ -229,13 +237,13 @@ def _execute(job: Job) -> tuple | None:
 
 def answered(outcome: tuple | None) -> bool:
     """Whether a finished job shows its lane's server answering (R3 of the
-    pool's policy ends a stall only then): it ran, and did not fail on a
-    timeout. A call that timed out (no server selectable, a silent socket)
-    says the lane's other calls wait as long; one skipped says nothing."""
+    pool's policy ends a stall only then): it ran, and did not time out
+    waiting for a reply (no server selectable, a silent socket, no
+    connection). A maxTimeMS or wtimeout error is the server's answer; a job
+    skipped (cancelled before it started) says nothing."""
     if outcome is None:
         return False
-    error = outcome[4]
-    return not (isinstance(error, PyMongoError) and error.timeout)
+    return not isinstance(outcome[4], _NO_REPLY)
 
 
 def _within(left: float, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

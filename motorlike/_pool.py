@@ -28,9 +28,9 @@ R3. A lane is *stalled* when every call it runs has run for ``queue_wait``
     and none of its calls answered in that time (its server went silent, or
     no server can be selected). It stays stalled until one of its calls
     answers: the calls R3 just started wait for the same server, so they
-    need not hang ``queue_wait`` again before the next jobs get threads; a
-    call that fails on a timeout is no answer (the next ones would wait as
-    long), else calls made late fail in waves, one timeout apart.
+    need not hang ``queue_wait`` again before the next jobs get threads. A
+    call that timed out waiting for a reply is no answer (the next ones
+    would wait as long): else calls made late fail in waves.
     Each job of a stalled lane that has waited ``queue_wait`` gets a thread
     of its own (within the lane's limit), so a thousand calls waiting out a
     timeout fail together, on time.

@@ -19,7 +19,7 @@ import warnings
 from typing import Callable
 
 import pytest
-from pymongo.errors import InvalidOperation, NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import ExecutionTimeout, InvalidOperation, NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from motorlike import _bridge
 from test.fault_server import FaultServer
@@ -211,7 +211,7 @@ async def test_calls_failed_by_the_ceiling_move_their_strand_on(monkeypatch) -> 
         pool.shutdown(wait=False)
 
 
-def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_finishes() -> None:
+def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_answers() -> None:
     """R3 without a staircase: calls started for a stalled lane wait for the
     same silent server, so the next overdue call gets its thread at the next
     look, not after those have hung a whole ``queue_wait`` again (with 1,000
@@ -270,8 +270,9 @@ def fail_with(error: BaseException | None) -> Callable[[], None]:
         (NetworkTimeout("silent socket"), True),
         (None, False),  # a result: the server answers
         (OperationFailure("refused"), False),  # an error, but the server's answer
+        (ExecutionTimeout("maxTimeMS"), False),  # a timeout, but the server's answer
     ],
-    ids=["selection-timeout", "network-timeout", "result", "server-error"],
+    ids=["selection-timeout", "network-timeout", "result", "server-error", "max-time"],
 )
 def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(outcome, still_stalled) -> None:
     """R3: a stall ends when one of the lane's calls answers, not when one
@@ -305,6 +306,9 @@ def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(outcome, still_stal
         with pool._lock:
             (first,) = [worker for worker in pool._workers if worker.running is not None]
             first.running_since = now - 3 * queue_wait
+            # The lane's past on this timeline (the clock may have started
+            # less than queue_wait ago): its last answer long before.
+            lane.last_answered, lane.stalled_since = now - 6 * queue_wait, now - 7 * queue_wait
             job_a, job_b, job_c = lane.queue
             # a is overdue at the first look; b and c only at the second
             job_a.queued_at = now - 3 * queue_wait
@@ -319,6 +323,7 @@ def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(outcome, still_stal
             # outlived a's end starts c now.
             to_start, _to_fail, _cancelled = pool._look(time.monotonic())
         assert to_start == ([job_c] if still_stalled else [])
+        pool._start_threads(to_start)  # counted as running already: run it
     finally:
         release.set()
         pool.shutdown(wait=False)
