@@ -30,6 +30,7 @@ import contextlib
 import itertools
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -106,6 +107,10 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
     if sync:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY))  # its concurrent tasks
 
+    # Each timed call is awaited through ``ready``: the async drivers' own awaitable as it is, PyMongo sync's
+    # result wrapped (its jobs are coroutines that never suspend): no extra frame on the async drivers' path.
+    ready = maybe_await if sync else (lambda awaitable: awaitable)
+
     def finish(coroutine):  # runs to its end, on this thread, a coroutine that never suspends (PyMongo sync's)
         with contextlib.suppress(StopIteration):
             coroutine.send(None)
@@ -115,16 +120,16 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
         return asyncio.gather(*[asyncio.to_thread(finish, job) if sync else job for job in jobs])
 
     async def find_ones(t: int, count: int) -> int:  # how many found nothing
-        return sum([await maybe_await(small.find_one({"_id": (t + i) % SMALL_COUNT})) is None for i in range(count)])
+        return sum([await ready(small.find_one({"_id": (t + i) % SMALL_COUNT})) is None for i in range(count)])
 
     async def busy_task(t: int) -> None:
         while busy:
-            await maybe_await(small.find_one({"_id": busy_calls[t] % SMALL_COUNT}))
+            await ready(small.find_one({"_id": busy_calls[t] % SMALL_COUNT}))
             busy_calls[t] += 1
 
     async def one_pass() -> int:  # of a find_* workload: how many documents
         if name == "find_to_list":
-            return len(await maybe_await(db[BIG].find({}).to_list(None)))
+            return len(await ready(db[BIG].find({}).to_list(None)))
         waiting, count = name.endswith("_waiting"), 0
         cursor = db[spec["paged"]].find({}).limit(PAGED).batch_size(100) if waiting else db[BIG].find({})
         if sync:
@@ -162,7 +167,7 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
                 await maybe_await(insert(doc))
             with timer:
                 for insert, doc in calls[warm:]:
-                    await maybe_await(insert(doc))
+                    await ready(insert(doc))
             units = n * 1000 if many else n
         elif name.startswith("find_"):
             if await one_pass() != (PAGED if name.endswith("_waiting") else BIG_COUNT):
@@ -181,10 +186,10 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
                 with timer:
                     calls = sum(busy_calls)  # here: the timer's start may wait at the barrier and collect garbage
                     for k in uploads:
-                        await maybe_await(bucket.upload_from_stream("f%d" % k, data))
+                        await ready(bucket.upload_from_stream("f%d" % k, data))
                     for file_id in ids:
-                        grid_out = await maybe_await(bucket.open_download_stream(file_id))
-                        if len(await maybe_await(grid_out.read())) != GRIDFS_SIZE:
+                        grid_out = await ready(bucket.open_download_stream(file_id))
+                        if len(await ready(grid_out.read())) != GRIDFS_SIZE:
                             raise RuntimeError("a download was short")
                     background = sum(busy_calls) - calls if busy else None
             finally:
@@ -268,9 +273,10 @@ def render_section(result: dict, costs: bool = False) -> str:
     meta, table, probe = result["meta"], result["table"], result["probe"]
     present = [d for d in result["drivers"] if probe[d]["ok"]]
     workloads = [w for w in result["workloads"] if w in table]
-    lines = ["## " + result["label"], "", "- date: " + meta["date"],
-             "- machine: %(os)s, nproc %(nproc)s, %(cpu_model)s; Python %(python)s; PyMongo %(pymongo)s" % meta,
-             "- load average at start: %(loadavg)s, at end: %(loadavg_end)s" % meta]
+    lines = ["## " + result["label"], "", "- date: " + meta["date"]]
+    lines += ["- made by: `%s`" % meta["command"]] if meta.get("command") else []  # sections since 2026-12-06
+    lines += ["- machine: %(os)s, nproc %(nproc)s, %(cpu_model)s; Python %(python)s; PyMongo %(pymongo)s" % meta,
+              "- load average at start: %(loadavg)s, at end: %(loadavg_end)s" % meta]
     if meta["foreign_cpus"] is not None:
         lines.append("- other processes on the machine kept %.2f CPUs busy on average during the run%s" % (
             meta["foreign_cpus"], " (a busy machine: expect noise)" if meta["foreign_cpus"] > 0.2 else ""))
@@ -424,7 +430,8 @@ def main(argv=None) -> int:
     meta = dict(harness.machine(), nproc="%d (usable by the client: %d)" % (os.cpu_count(), len(client_aff)),
                 loadavg=loadavg, loadavg_end=harness.loadavg(), server_desc=server_desc, placement=placement,
                 foreign_cpus=None if foreign is None else round(foreign, 2), repeat=repeat, quick=args.quick,
-                sizes=sizes, notes=sorted(set(notes)), elapsed_s=round(time.monotonic() - started, 1))
+                sizes=sizes, notes=sorted(set(notes)), elapsed_s=round(time.monotonic() - started, 1),
+                command=" ".join(["python bench/run.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]))
     result = {"label": label, "meta": meta, "drivers": drivers, "workloads": workloads, "probe": probe,
               "table": summarize(raw, drivers, workloads)}
     print("\n%s\n(elapsed %.1fs)" % (render_section(result, args.costs), meta["elapsed_s"]))

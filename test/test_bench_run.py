@@ -34,10 +34,10 @@ def test_render_only_rewrites_doc_benchmarks_md_from_its_json(tmp_path):
 
 @pytest.mark.slow
 def test_costs_variants_and_the_prefetch_workload(tmp_path):
+    options = ["--quick", "--costs", "--reply-delay-ms", "0.2", "--drivers", "pymongo,motorlike_no_prefetch,"
+               "motorlike_no_inbox", "--workloads", "find_one,gridfs_download_busy,find_async_for_waiting"]
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "bench", "run.py"), "--quick", "--costs", "--reply-delay-ms", "0.2",
-         "--drivers", "pymongo,motorlike_no_prefetch,motorlike_no_inbox", "--workloads",
-         "find_one,gridfs_download_busy,find_async_for_waiting", "--out", str(tmp_path)],
+        [sys.executable, os.path.join(ROOT, "bench", "run.py"), *options, "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -45,6 +45,7 @@ def test_costs_variants_and_the_prefetch_workload(tmp_path):
     md = (tmp_path / "benchmarks.md").read_text()
     assert "### OS costs per unit" in md and "### Background find_one/s" in md
     assert "motorlike asyncio, no prefetch" in md and "`find_async_for_waiting`" in md
+    assert "- made by: `python bench/run.py %s --out %s`" % (" ".join(options), tmp_path) in md  # how to run it again
     table = json.loads((tmp_path / "benchmarks.json").read_text())["canned-delay0.2ms-unpinned-quick"]["table"]
     assert table["gridfs_download_busy"]["pymongo"]["background_ops_s"] > 0
     assert table["find_one"]["motorlike_no_inbox"]["voluntary_per_unit"] > 0
