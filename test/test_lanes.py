@@ -22,6 +22,7 @@ import pytest
 from pymongo.errors import ExecutionTimeout, InvalidOperation, NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from motorlike import _bridge
+from motorlike._jobs import Job, Lane
 from test.fault_server import FaultServer
 from test.test_mockupdb import client_for
 from test.test_strands import NeverCancelled
@@ -211,48 +212,85 @@ async def test_calls_failed_by_the_ceiling_move_their_strand_on(monkeypatch) -> 
         pool.shutdown(wait=False)
 
 
-def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_answers() -> None:
+class HandTimedLane:
+    """One lane of a one-worker pool whose looks the test makes by hand.
+
+    The watchdog waits ``queue_wait / 4`` (250 s) between looks, far longer
+    than a test: after its first look, which :meth:`after_first_look` waits
+    for, every look is the test's own, on a timeline the test sets. Calls
+    submitted by :meth:`submit_hanging` block until the test ends.
+    """
+
+    queue_wait = 1000.0
+
+    def __init__(self) -> None:
+        self.pool = _bridge.WorkerPool(1, queue_wait=self.queue_wait)
+        self.lane = self.pool.new_lane(None)
+        self.release = threading.Event()
+        self.running: dict[str, threading.Event] = {}
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        self.pool.submit(None, NeverCancelled(), fn, args, {}, lambda *_: None, lane=self.lane)
+
+    def submit_hanging(self, name: str) -> None:
+        self.running[name] = threading.Event()  # made here, before a worker can look for it
+        self.submit(self._hang, name)
+
+    def _hang(self, name: str) -> None:
+        self.running[name].set()
+        self.release.wait()
+
+    def started(self, name: str) -> bool:
+        return self.running[name].wait(60)
+
+    def after_first_look(self) -> None:
+        """The watchdog's first look is on the real clock: let it pass first."""
+        while self.pool.looks < 1:
+            time.sleep(0.001)
+
+    def look(self, now: float) -> list:
+        """Start what a look at ``now`` finds due; return what it started."""
+        with self.pool._lock:
+            to_start, _to_fail, _cancelled = self.pool._look(now)
+        self.pool._start_threads(to_start)  # counted as running already: run them
+        return to_start
+
+    def worker_running(self, job: object):
+        (worker,) = [worker for worker in self.pool._workers if worker.running is job]
+        return worker
+
+
+@pytest.fixture
+def hand_timed() -> HandTimedLane:
+    lane = HandTimedLane()
+    yield lane
+    lane.release.set()
+    lane.pool.shutdown(wait=False)
+
+
+def test_a_stalled_lane_stays_stalled_until_one_of_its_calls_answers(hand_timed) -> None:
     """R3 without a staircase: calls started for a stalled lane wait for the
     same silent server, so the next overdue call gets its thread at the next
     look, not after those have hung a whole ``queue_wait`` again (with 1,000
     calls on a busy machine, the last ones missed their timeout by a whole
-    timeout). Looks are made by hand, on a timeline of their own: the
-    watchdog's wait (queue_wait / 4) is far longer than the test."""
-    queue_wait = 1000.0
-    pool = _bridge.WorkerPool(1, queue_wait=queue_wait)
-    lane = pool.new_lane(None)
-    release = threading.Event()
-    running = {name: threading.Event() for name in ("hang", "a", "b")}
-
-    def hang(name: str) -> None:
-        running[name].set()
-        release.wait()
-
-    try:
-        for name in ("hang", "a", "b"):
-            pool.submit(None, NeverCancelled(), hang, (name,), {}, lambda *_: None, lane=lane)
-        assert running["hang"].wait(60)
-        start = time.monotonic()
-        with pool._lock:
-            job_a, job_b = lane.queue
-            job_a.queued_at, job_b.queued_at = start, start + 100  # b was made 100 s after a
-        first_look = start + queue_wait + 0.5  # a is overdue, b not yet
-        with pool._lock:
-            to_start, _to_fail, _cancelled = pool._look(first_look)
-        assert to_start == [job_a]
-        pool._start_threads(to_start)
-        assert running["a"].wait(60)
-        with pool._lock:  # a started at the first look, on that timeline
-            (worker,) = [worker for worker in pool._workers if worker.running is job_a]
-            worker.running_since = first_look
-            # b is overdue now; a has run for far less than queue_wait.
-            to_start, _to_fail, _cancelled = pool._look(start + 100 + queue_wait + 0.5)
-        assert to_start == [job_b]
-        pool._start_threads(to_start)
-        assert running["b"].wait(60)
-    finally:
-        release.set()
-        pool.shutdown(wait=False)
+    timeout)."""
+    queue_wait, lane = hand_timed.queue_wait, hand_timed.lane
+    for name in ("hang", "a", "b"):
+        hand_timed.submit_hanging(name)
+    assert hand_timed.started("hang")
+    hand_timed.after_first_look()
+    start = time.monotonic()
+    with hand_timed.pool._lock:
+        job_a, job_b = lane.queue
+        job_a.queued_at, job_b.queued_at = start, start + 100  # b was made 100 s after a
+    first_look = start + queue_wait + 0.5  # a is overdue, b not yet
+    assert hand_timed.look(first_look) == [job_a]
+    assert hand_timed.started("a")
+    with hand_timed.pool._lock:  # a started at the first look, on that timeline
+        hand_timed.worker_running(job_a).running_since = first_look
+    # b is overdue now; a has run for far less than queue_wait.
+    assert hand_timed.look(start + 100 + queue_wait + 0.5) == [job_b]
+    assert hand_timed.started("b")
 
 
 def fail_with(error: BaseException | None) -> Callable[[], None]:
@@ -274,59 +312,37 @@ def fail_with(error: BaseException | None) -> Callable[[], None]:
     ],
     ids=["selection-timeout", "network-timeout", "result", "server-error", "max-time"],
 )
-def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(outcome, still_stalled) -> None:
+def test_a_call_that_fails_on_a_timeout_does_not_end_a_stall(hand_timed, outcome, still_stalled) -> None:
     """R3: a stall ends when one of the lane's calls answers, not when one
     times out. Else, with a thousand calls failing server selection on a
     loaded machine, the first failure ended the stall and the calls that
     became overdue after it waited for threads freed by later failures.
-    Looks are made by hand on a timeline set in the past, so the real finish
-    of ``a`` comes after every look but the last."""
-    queue_wait = 1000.0
-    pool = _bridge.WorkerPool(1, queue_wait=queue_wait)
-    lane = pool.new_lane(None)
-    release = threading.Event()
-    running = {name: threading.Event() for name in ("first", "b", "c")}
-
-    def hang(name: str) -> None:
-        running[name].set()
-        release.wait()
-
-    def submit(fn: Callable[..., None], *args: object) -> None:
-        pool.submit(None, NeverCancelled(), fn, args, {}, lambda *_: None, lane=lane)
-
-    try:
-        submit(hang, "first")
-        assert running["first"].wait(60)
-        submit(fail_with(outcome))
-        submit(hang, "b")
-        submit(hang, "c")
-        while pool.looks < 1:  # the watchdog's first look, on the real timeline: nothing due
-            time.sleep(0.001)
-        now = time.monotonic()
-        with pool._lock:
-            (first,) = [worker for worker in pool._workers if worker.running is not None]
-            first.running_since = now - 3 * queue_wait
-            # The lane's past on this timeline (the clock may have started
-            # less than queue_wait ago): its last answer long before.
-            lane.last_answered, lane.stalled_since = now - 6 * queue_wait, now - 7 * queue_wait
-            job_a, job_b, job_c = lane.queue
-            # a is overdue at the first look; b and c only at the second
-            job_a.queued_at = now - 3 * queue_wait
-            job_b.queued_at = job_c.queued_at = now - queue_wait - 0.5
-            to_start, _to_fail, _cancelled = pool._look(now - 1)
-        assert to_start == [job_a]
-        pool._start_threads(to_start)
-        # a's worker, freed, took b (R1): c is left to the watchdog.
-        assert running["b"].wait(60)
-        with pool._lock:
-            # Less than queue_wait after a finished: only a stall that
-            # outlived a's end starts c now.
-            to_start, _to_fail, _cancelled = pool._look(time.monotonic())
-        assert to_start == ([job_c] if still_stalled else [])
-        pool._start_threads(to_start)  # counted as running already: run it
-    finally:
-        release.set()
-        pool.shutdown(wait=False)
+    The timeline is set in the past, so the real finish of ``a`` comes after
+    every look but the last."""
+    queue_wait, lane = hand_timed.queue_wait, hand_timed.lane
+    hand_timed.submit_hanging("first")
+    assert hand_timed.started("first")
+    hand_timed.submit(fail_with(outcome))
+    hand_timed.submit_hanging("b")
+    hand_timed.submit_hanging("c")
+    hand_timed.after_first_look()
+    now = time.monotonic()
+    with hand_timed.pool._lock:
+        (first,) = [worker for worker in hand_timed.pool._workers if worker.running is not None]
+        first.running_since = now - 3 * queue_wait
+        # The lane's past on this timeline (the clock may have started
+        # less than queue_wait ago): its last answer long before.
+        lane.last_answered, lane.stalled_since = now - 6 * queue_wait, now - 7 * queue_wait
+        job_a, job_b, job_c = lane.queue
+        # a is overdue at the first look; b and c only at the second
+        job_a.queued_at = now - 3 * queue_wait
+        job_b.queued_at = job_c.queued_at = now - queue_wait - 0.5
+    assert hand_timed.look(now - 1) == [job_a]
+    # a's worker, freed, took b (R1): c is left to the watchdog.
+    assert hand_timed.started("b")
+    # Less than queue_wait after a finished: only a stall that outlived a's
+    # end starts c now.
+    assert hand_timed.look(time.monotonic()) == ([job_c] if still_stalled else [])
 
 
 class CancelledAfterOneLook:
@@ -348,8 +364,6 @@ def test_a_call_cancelled_during_the_watchdogs_look_is_kept_or_dropped_never_los
     move on). A call cancelled while it looks must end up either dropped (and
     failed, so its strand moves on) or still queued: asking its waiter twice
     lost it, and its strand waited for it forever."""
-    from motorlike._jobs import Job, Lane
-
     lane = Lane(None, lane_cap=10)
     gone = NeverCancelled()
     gone.cancelled = lambda: True  # type: ignore[method-assign]
