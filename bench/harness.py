@@ -183,12 +183,6 @@ def maxrss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def median(values):
-    """The median of ``values`` (any iterable), or None if there are none."""
-    values = list(values)
-    return statistics.median(values) if values else None
-
-
 # -- worker processes -------------------------------------------------------
 
 
@@ -273,18 +267,17 @@ def interleaved(repeat: int, contenders, measure) -> dict:
     return results
 
 
-def figures(values, higher_is_better: bool = True) -> dict | None:
-    """Median, best and spread ((max - min) / median) of numbers; None if none. "best" is the largest
-    rate or the smallest cost: other processes on a shared machine only ever make a run look worse."""
+def figures(values) -> dict | None:
+    """Median, best (largest) and spread ((max - min) / median) of rates; None if none. The best run is
+    reported because other processes on a shared machine only ever make a run look worse."""
     values = [value for value in values if value is not None]
     if not values:
         return None
     middle = statistics.median(values)
     return {
         "median": middle,
-        "best": max(values) if higher_is_better else min(values),
+        "best": max(values),
         "spread": (max(values) - min(values)) / middle if middle else 0.0,
-        "n": len(values),
     }
 
 

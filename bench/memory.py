@@ -15,6 +15,7 @@ import contextlib
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 import tracemalloc
@@ -239,7 +240,7 @@ def _measure(specs: dict, repeat: int) -> dict:
         summary.update(n=len(good), runs=len(runs), errors=sorted({error for run in runs for error in run["errors"]}))
         for key in SUMMARY_KEYS:
             if values := [run[key] for run in good if run.get(key) is not None]:
-                summary[key], summary[key + "_max"] = harness.median(values), max(values)
+                summary[key], summary[key + "_max"] = statistics.median(values), max(values)
     return summaries
 
 

@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -107,8 +108,7 @@ async def workload(driver: str, client_cls, bucket_cls, spec: dict):
     if sync:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY))  # its concurrent tasks
 
-    # Each timed call is awaited through ``ready``: the async drivers' own awaitable as it is, PyMongo sync's
-    # result wrapped (its jobs are coroutines that never suspend): no extra frame on the async drivers' path.
+    # Timed calls are awaited through ``ready``: only PyMongo sync's results are wrapped (no frame added elsewhere).
     ready = maybe_await if sync else (lambda awaitable: awaitable)
 
     def finish(coroutine):  # runs to its end, on this thread, a coroutine that never suspends (PyMongo sync's)
@@ -261,10 +261,10 @@ def summarize(raw: list, drivers: list, workloads: list) -> dict:
         if good:
             rates = harness.figures([r["rate"] for r in good])
             cell.update(rate=rates["median"], best=rates["best"], spread=rates["spread"],
-                        cpu_us=harness.median(r["cpu_per_unit_us"] for r in good),
-                        rss_mib=harness.median(r["maxrss_kib"] for r in good) / 1024.0,
-                        rss_base_mib=harness.median(r["rss_base_kib"] for r in good) / 1024.0,
-                        **{key: harness.median(r[key] for r in good) for key in COSTS if good[0][key] is not None})
+                        cpu_us=statistics.median(r["cpu_per_unit_us"] for r in good),
+                        rss_mib=statistics.median(r["maxrss_kib"] for r in good) / 1024.0,
+                        rss_base_mib=statistics.median(r["rss_base_kib"] for r in good) / 1024.0,
+                        **{key: statistics.median(r[key] for r in good) for key in COSTS if good[0][key] is not None})
     return table
 
 
@@ -273,10 +273,9 @@ def render_section(result: dict, costs: bool = False) -> str:
     meta, table, probe = result["meta"], result["table"], result["probe"]
     present = [d for d in result["drivers"] if probe[d]["ok"]]
     workloads = [w for w in result["workloads"] if w in table]
-    lines = ["## " + result["label"], "", "- date: " + meta["date"]]
-    lines += ["- made by: `%s`" % meta["command"]] if meta.get("command") else []  # sections since 2026-12-06
-    lines += ["- machine: %(os)s, nproc %(nproc)s, %(cpu_model)s; Python %(python)s; PyMongo %(pymongo)s" % meta,
-              "- load average at start: %(loadavg)s, at end: %(loadavg_end)s" % meta]
+    lines = ["## " + result["label"], "", "- date: " + meta["date"], "- made by: `%s`" % meta["command"],
+             "- machine: %(os)s, nproc %(nproc)s, %(cpu_model)s; Python %(python)s; PyMongo %(pymongo)s" % meta,
+             "- load average at start: %(loadavg)s, at end: %(loadavg_end)s" % meta]
     if meta["foreign_cpus"] is not None:
         lines.append("- other processes on the machine kept %.2f CPUs busy on average during the run%s" % (
             meta["foreign_cpus"], " (a busy machine: expect noise)" if meta["foreign_cpus"] > 0.2 else ""))
