@@ -27,7 +27,7 @@ import pytest
 from pymongo import monitoring
 from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
 
-from motorlike import _bridge
+from motorlike import _bridge, _pool
 from test.fault_server import FaultServer
 from test.test_mockupdb import client_for
 
@@ -200,7 +200,46 @@ def plain_threads_fail_after(count: int, uri: str, error: type[Exception], **opt
     return max(failed) - started
 
 
-def assert_together(calls: list[tuple[float, float]], control: float, timeout: float) -> None:
+class WorkerClock:
+    """When each call started and ended on its worker thread, to tell a late
+    thread (the pool), a late error (PyMongo) and a late delivery (the loop)
+    apart when calls do not fail together. Only records, until ``stop()``
+    (before ``client.close()``, whose own call would count otherwise)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started: list[float] = []
+        self.ended: list[float] = []
+        self.recording = True
+        execute = _pool._execute
+
+        def timed(job: Any) -> Any:
+            recording = self.recording
+            if recording:
+                self.started.append(time.monotonic())  # list.append: safe from any thread
+            try:
+                return execute(job)
+            finally:
+                if recording:
+                    self.ended.append(time.monotonic())
+
+        monkeypatch.setattr(_pool, "_execute", timed)
+
+    def stop(self) -> None:
+        self.recording = False
+
+    def spans(self, first: float) -> str:
+        def span(times: list[float]) -> str:
+            return f"{min(times) - first:.2f}-{max(times) - first:.2f} s" if times else "none"
+
+        return f"on workers: started {span(self.started)}, ended {span(self.ended)}"
+
+
+@pytest.fixture
+def worker_clock(monkeypatch: pytest.MonkeyPatch) -> WorkerClock:
+    return WorkerClock(monkeypatch)
+
+
+def assert_together(calls: list[tuple[float, float]], control: float, timeout: float, clock: WorkerClock) -> None:
     """(made, failed) of each call: all failed within what plain threads took (``control``)
     and two timeouts more (the pool's R3 wait, and room for a busy machine's noise); in
     waves of ten they would take (count / 10 - 1) timeouts more."""
@@ -209,13 +248,13 @@ def assert_together(calls: list[tuple[float, float]], control: float, timeout: f
     made_over = max(made for made, _ in calls) - first
     earliest = min(failed for _, failed in calls) - first
     assert all_failed < control + 2 * timeout, (
-        f"motorlike: {all_failed:.2f} s (calls made over {made_over:.2f} s, the first failed at {earliest:.2f} s),"
-        f" plain threads: {control:.2f} s"
+        f"motorlike: {all_failed:.2f} s (calls made over {made_over:.2f} s, the first failed at {earliest:.2f} s;"
+        f" {clock.spans(first)}), plain threads: {control:.2f} s"
     )
 
 
 @pytest.mark.parametrize("count", [50, 100, 1000])
-async def test_every_call_fails_on_time_when_nothing_listens(framework: str, count: int) -> None:
+async def test_every_call_fails_on_time_when_nothing_listens(framework: str, count: int, worker_clock) -> None:
     timeout = 2.0
     client = client_for(framework, dead_uri(), serverSelectionTimeoutMS=int(timeout * 1000))
 
@@ -229,6 +268,7 @@ async def test_every_call_fails_on_time_when_nothing_listens(framework: str, cou
         async with LoopWatch() as watch:
             calls = await asyncio.gather(*(one() for _ in range(count)))
     finally:
+        worker_clock.stop()
         client.close()
     assert min(failed - made for made, failed in calls) >= timeout * 0.9
     # On time means together, as plain threads would fail on this machine now: started
@@ -238,13 +278,13 @@ async def test_every_call_fails_on_time_when_nothing_listens(framework: str, cou
     control = plain_threads_fail_after(
         count, dead_uri(), ServerSelectionTimeoutError, serverSelectionTimeoutMS=int(timeout * 1000)
     )
-    assert_together(calls, control, timeout)
+    assert_together(calls, control, timeout, worker_clock)
     # Threads raising all at once make the loop wait for the GIL a while,
     # never for the whole timeout, as a call on the loop would.
     assert watch.worst < stall_limit(timeout)
 
 
-async def test_every_call_times_out_on_time_on_a_silent_server(framework: str) -> None:
+async def test_every_call_times_out_on_time_on_a_silent_server(framework: str, worker_clock) -> None:
     with serving("stall_ops") as stalled:
         # (No retry: a retried read would wait out a second socket timeout.)
         client = client_for(framework, stalled.uri, socketTimeoutMS=1500, retryReads=False)
@@ -258,13 +298,14 @@ async def test_every_call_times_out_on_time_on_a_silent_server(framework: str) -
         try:
             calls = await asyncio.gather(*(one() for _ in range(50)))
         finally:
+            worker_clock.stop()
             client.close()
         control = plain_threads_fail_after(50, stalled.uri, AutoReconnect, socketTimeoutMS=1500, retryReads=False)
     # Ten workers taking them in turn: five waves, 1.5 s apart.
-    assert_together(calls, control, 1.5)
+    assert_together(calls, control, 1.5, worker_clock)
 
 
-async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) -> None:
+async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str, worker_clock) -> None:
     # More calls than maxPoolSize: timeoutMS covers the wait for a connection too.
     with serving("stall_ops") as stalled:
         client = client_for(framework, stalled.uri, timeoutMS=1500, maxPoolSize=20)
@@ -279,10 +320,11 @@ async def test_every_call_meets_timeout_ms_on_a_silent_server(framework: str) ->
         try:
             calls = await asyncio.gather(*(one() for _ in range(200)))
         finally:
+            worker_clock.stop()
             client.close()
         control = plain_threads_fail_after(200, stalled.uri, PyMongoError, timeoutMS=1500, maxPoolSize=20)
     # Twenty connections taking them in turn: ten waves, 1.5 s apart.
-    assert_together(calls, control, 1.5)
+    assert_together(calls, control, 1.5, worker_clock)
 
 
 # ---------------------------------------------------------------------------
