@@ -203,13 +203,16 @@ def plain_threads_fail_after(count: int, uri: str, error: type[Exception], **opt
 class WorkerClock:
     """When each call started and ended on its worker thread, to tell a late
     thread (the pool), a late error (PyMongo) and a late delivery (the loop)
-    apart when calls do not fail together. Only records, until ``stop()``
-    (before ``client.close()``, whose own call would count otherwise)."""
+    apart when calls do not fail together, and how many garbage collections
+    of each generation ran meanwhile (a full one stops every thread). Only
+    records, until ``stop()`` (before ``client.close()``, whose own call
+    would count otherwise)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started: list[float] = []
         self.ended: list[float] = []
         self.recording = True
+        self.collections = [generation["collections"] for generation in gc.get_stats()]
         execute = _pool._execute
 
         def timed(job: Any) -> Any:
@@ -226,12 +229,16 @@ class WorkerClock:
 
     def stop(self) -> None:
         self.recording = False
+        self.collections = [after["collections"] - before for after, before in zip(gc.get_stats(), self.collections)]
 
     def spans(self, first: float) -> str:
         def span(times: list[float]) -> str:
             return f"{min(times) - first:.2f}-{max(times) - first:.2f} s" if times else "none"
 
-        return f"on workers: started {span(self.started)}, ended {span(self.ended)}"
+        return (
+            f"on workers: started {span(self.started)}, ended {span(self.ended)};"
+            f" garbage collections by generation {self.collections}"
+        )
 
 
 @pytest.fixture
@@ -239,7 +246,9 @@ def worker_clock(monkeypatch: pytest.MonkeyPatch) -> WorkerClock:
     return WorkerClock(monkeypatch)
 
 
-def assert_together(calls: list[tuple[float, float]], control: float, timeout: float, clock: WorkerClock) -> None:
+def assert_together(
+    calls: list[tuple[float, float]], control: float, timeout: float, clock: WorkerClock, loop_gap: float | None = None
+) -> None:
     """(made, failed) of each call: all failed within what plain threads took (``control``)
     and two timeouts more (the pool's R3 wait, and room for a busy machine's noise); in
     waves of ten they would take (count / 10 - 1) timeouts more."""
@@ -249,7 +258,8 @@ def assert_together(calls: list[tuple[float, float]], control: float, timeout: f
     earliest = min(failed for _, failed in calls) - first
     assert all_failed < control + 2 * timeout, (
         f"motorlike: {all_failed:.2f} s (calls made over {made_over:.2f} s, the first failed at {earliest:.2f} s;"
-        f" {clock.spans(first)}), plain threads: {control:.2f} s"
+        f" {clock.spans(first)}; the loop's longest gap {'-' if loop_gap is None else f'{loop_gap:.2f} s'}),"
+        f" plain threads: {control:.2f} s"
     )
 
 
@@ -278,7 +288,7 @@ async def test_every_call_fails_on_time_when_nothing_listens(framework: str, cou
     control = plain_threads_fail_after(
         count, dead_uri(), ServerSelectionTimeoutError, serverSelectionTimeoutMS=int(timeout * 1000)
     )
-    assert_together(calls, control, timeout, worker_clock)
+    assert_together(calls, control, timeout, worker_clock, watch.worst)
     # Threads raising all at once make the loop wait for the GIL a while,
     # never for the whole timeout, as a call on the loop would.
     assert watch.worst < stall_limit(timeout)
