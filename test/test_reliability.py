@@ -212,7 +212,8 @@ class WorkerClock:
         self.started: list[float] = []
         self.ended: list[float] = []
         self.recording = True
-        self.collections = [generation["collections"] for generation in gc.get_stats()]
+        self.collections_before = [generation["collections"] for generation in gc.get_stats()]
+        self.collections: list[int] | None = None  # by generation, from start to stop()
         execute = _pool._execute
 
         def timed(job: Any) -> Any:
@@ -229,7 +230,8 @@ class WorkerClock:
 
     def stop(self) -> None:
         self.recording = False
-        self.collections = [after["collections"] - before for after, before in zip(gc.get_stats(), self.collections)]
+        counts = zip(gc.get_stats(), self.collections_before)
+        self.collections = [after["collections"] - before for after, before in counts]
 
     def spans(self, first: float) -> str:
         def span(times: list[float]) -> str:
